@@ -1,0 +1,235 @@
+/* Internal structures of the core: loop, ready queue, timers, futures and tasks.
+ * Everything here is private to the library (weft__ prefix, hidden visibility). */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft.h"
+#include "../coro/coro.h"
+#include "../poll/poll.h"
+
+#define weft__container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define weft__likely(x) __builtin_expect(!!(x), 1)
+#define weft__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- ready queue ---------------------------------------------------------------------- */
+
+/* Something to run in a loop iteration: a task step, a call_soon handle, a done callback.
+ * Intrusive, so scheduling never allocates. */
+typedef struct weft__work weft__work_t;
+struct weft__work {
+    weft__work_t *next;
+    void (*run)(weft__work_t *w);
+};
+
+typedef struct weft__queue {
+    weft__work_t *head;
+    weft__work_t **tailp;
+    size_t len;
+} weft__queue_t;
+
+static inline void weft__queue_init(weft__queue_t *q) {
+    q->head = NULL;
+    q->tailp = &q->head;
+    q->len = 0;
+}
+
+static inline void weft__queue_push(weft__queue_t *q, weft__work_t *w) {
+    w->next = NULL;
+    *q->tailp = w;
+    q->tailp = &w->next;
+    q->len++;
+}
+
+/* ---- timers --------------------------------------------------------------------------- */
+
+enum weft__timer_kind {
+    WEFT__TIMER_HANDLE,   /* call_later / call_at */
+    WEFT__TIMER_TASK,     /* a task's own timer: sleep, wait(timeout) */
+    WEFT__TIMER_TIMEOUT,  /* a weft_timeout_t scope */
+};
+
+#define WEFT__TIMER_IDLE UINT32_MAX
+
+typedef struct weft__heap {
+    struct weft__timer **items;
+    uint32_t len, cap;
+} weft__heap_t;
+
+void weft__heap_free(weft__heap_t *h);
+int weft__heap_push(weft__heap_t *h, struct weft__timer *t);
+void weft__heap_remove(weft__heap_t *h, struct weft__timer *t);
+static inline struct weft__timer *weft__heap_top(const weft__heap_t *h) {
+    return h->len ? h->items[0] : NULL;
+}
+
+/* ---- futures and tasks ---------------------------------------------------------------- */
+
+enum weft__fstate { WEFT__PENDING, WEFT__RESULT, WEFT__ERROR, WEFT__CANCELLED };
+enum weft__fkind { WEFT__FUTURE, WEFT__TASK, WEFT__GATHER, WEFT__SHIELD };
+
+/* A registration on a future's done list. Internal waiters run inline at completion (they
+ * only schedule work: wake a task, count a gather child); user callbacks are turned into
+ * ready work, so user code never runs inline. */
+typedef struct weft__waiter weft__waiter_t;
+struct weft__waiter {
+    weft__waiter_t *next;
+    void (*fire)(weft__waiter_t *w, weft_future_t *f);
+};
+
+/* Task life cycle. */
+enum weft__tstate {
+    WEFT__T_NEW,      /* scheduled for its first step, no stack yet */
+    WEFT__T_READY,    /* in the ready queue */
+    WEFT__T_RUNNING,
+    WEFT__T_WAITING,  /* suspended until something wakes it */
+    WEFT__T_DONE,
+};
+
+/* Positive wake status: a task's own timer fired (negative ones are error codes). */
+#define WEFT__WAKE_TIMER 1
+
+/* What a task needs only while it runs. It lives at the top of the task's own stack, so a
+ * task that has not started, or has finished, costs only its weft_future (small): a million
+ * pending tasks are a million small structs, not a million of these. */
+typedef struct weft__run {
+    weft__coro_t coro;
+    weft_task_t *task;
+    weft__stack_t stack;            /* as handed out by the pool */
+    struct weft__timer timer;       /* sleep / wait timeout */
+    weft_timeout_t *scopes;         /* innermost open timeout scope */
+    char *errmsg;                   /* weft_error_message() */
+    char *failmsg;                  /* set by weft_fail() */
+    /* Called if the task is destroyed while suspended (its loop closed): unregisters what
+     * the suspension left on other objects (waiter nodes on this stack). */
+    void (*abort_wait)(struct weft__run *run, void *arg);
+    void *abort_arg;
+    int wake_status;
+    int shield_depth;
+    int cancel_level;               /* highest shield depth a pending cancel reaches */
+} weft__run_t;
+
+struct weft_future {
+    weft__work_t work;          /* task: its step; others: unused */
+    weft_loop_t *loop;
+    weft__waiter_t *waiters;    /* newest first; reversed when fired */
+    void *value;
+    char *msg;                  /* error or cancel message (heap) */
+    int refs;
+    int code;                   /* error code when state is WEFT__ERROR */
+    uint8_t state;              /* enum weft__fstate */
+    uint8_t kind;               /* enum weft__fkind */
+    uint8_t retrieved;          /* error seen by someone: no "never retrieved" report */
+    uint8_t tstate;             /* tasks: enum weft__tstate */
+    int cancelling;             /* tasks: Task.cancelling() */
+    /* tasks only, from here */
+    weft_task_fn fn;
+    void *arg;
+    weft__run_t *run;           /* while the task has a stack */
+    char *name;                 /* NULL: "Task-<id>" */
+    uint64_t id;
+    struct weft_future *all_prev, *all_next; /* the loop's list of unfinished tasks */
+    uint32_t stack_size;
+};
+
+
+/* ---- handles -------------------------------------------------------------------------- */
+
+struct weft_handle {
+    weft__work_t work;
+    struct weft__timer timer;
+    weft_loop_t *loop;
+    weft_callback_fn cb;
+    void *arg;
+    int refs;
+    uint8_t cancelled;
+    uint8_t queued;          /* in the ready queue or the heap: the loop holds a reference */
+    uint8_t is_timer;
+};
+
+/* ---- the loop ------------------------------------------------------------------------- */
+
+struct weft_loop {
+    weft__queue_t ready;
+    weft__heap_t timers;
+    weft__poll_t poll;
+    weft__coro_t ctx;              /* the loop's own context (the thread's stack) */
+    weft__stack_pool_t *stacks;
+    weft_task_t *current;          /* the running task, or NULL */
+    weft_task_t *all_tasks;        /* unfinished tasks */
+    double vnow;                   /* virtual clock's time */
+    uint64_t timer_seq;
+    uint64_t iterations;
+    unsigned steps_since_poll;
+    size_t stack_size;
+    size_t ntasks, npending, nfutures, nhandles;
+    int refs;                      /* 1 for the loop itself + 1 per live future/task/handle */
+    bool running, stopping, closed, virtual_clock;
+    void *data;
+};
+
+/* ---- shared by the core files --------------------------------------------------------- */
+
+extern __thread weft_loop_t *weft__tls_loop __attribute__((tls_model("initial-exec")));
+
+double weft__now(const weft_loop_t *loop);
+int weft__timer_start(weft_loop_t *loop, struct weft__timer *t, double when, uint32_t kind);
+void weft__timer_stop(weft_loop_t *loop, struct weft__timer *t);
+static inline bool weft__timer_armed(const struct weft__timer *t) {
+    return t->heap_index != WEFT__TIMER_IDLE;
+}
+void weft__loop_unref(weft_loop_t *loop);
+
+static inline void weft__schedule(weft_loop_t *loop, weft__work_t *w) {
+    weft__queue_push(&loop->ready, w);
+}
+
+/* Futures. */
+void weft__future_init(weft_future_t *f, weft_loop_t *loop, uint8_t kind);
+void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *value, char *msg);
+/* Frees a queued done callback without running it (loop close). */
+void weft__drop_work(weft__work_t *w);
+void weft__waiter_add(weft_future_t *f, weft__waiter_t *w);
+void weft__waiter_remove(weft_future_t *f, weft__waiter_t *w);
+int weft__future_outcome(weft_future_t *f, void **value); /* marks retrieved */
+void weft__future_destroy(weft_future_t *f);
+void weft__gather_destroy(weft_future_t *f);
+int weft__gather_cancel(weft_future_t *f, const char *msg);
+void weft__shield_destroy(weft_future_t *f);
+
+/* Tasks. */
+/* Requests cancellation, visible to suspensions at shield depth <= level. */
+int weft__task_cancel(weft_task_t *t, const char *msg, int level);
+void weft__task_wake(weft_task_t *t, int status);
+/* Suspends the current task until weft__task_wake(); returns the wake status, or -ECANCELED
+ * when a cancellation is visible at resume. */
+int weft__suspend(weft_task_t *t);
+/* Suspends until woken, whatever cancellation is pending; returns the wake status. For waits
+ * that must run to their end (an await after passing its cancellation on). */
+int weft__suspend_raw(weft_task_t *t);
+void weft__task_step(weft__work_t *w);
+static inline bool weft__cancel_visible(const weft_task_t *t) {
+    return t->cancelling > 0 && t->run->shield_depth <= t->run->cancel_level;
+}
+void weft__task_destroy(weft_task_t *t);
+void weft__task_abandon(weft_task_t *t);
+void weft__set_errmsg(const char *msg);
+weft_task_t *weft__current(void);
+
+/* Timeout scopes. */
+void weft__timeout_fire(weft_timeout_t *to);
+void weft__recompute_cancel_level(weft_task_t *t);
+
+/* Messages: heap-allocated printf. Never NULL on success; NULL only when out of memory. */
+char *weft__vasprintf(const char *fmt, va_list ap);
+char *weft__strdup(const char *s);
+
+/* Logging (stderr for now). */
+void weft__log(const char *fmt, ...) WEFT_PRINTF(1, 2);
+
+#endif

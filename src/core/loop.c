@@ -1,0 +1,441 @@
+/* The event loop: one iteration polls for I/O, moves due timers to the ready queue, then runs
+ * what was ready when the iteration began (asyncio's BaseEventLoop._run_once). */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+__thread weft_loop_t *weft__tls_loop __attribute__((tls_model("initial-exec")));
+
+/* With work ready, the kernel is asked for I/O only every this many task steps: often enough
+ * that sockets are not starved, rarely enough that a yield costs no system call. */
+#define POLL_EVERY_STEPS 64
+
+static void describe_task(void *owner, char *buf, size_t len) {
+    weft_task_t *t = owner;
+    snprintf(buf, len, "#%llu '%s'", (unsigned long long)t->id, weft_task_name(t));
+}
+
+double weft__now(const weft_loop_t *loop) {
+    struct timespec ts;
+    if (loop->virtual_clock)
+        return loop->vnow;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int weft_loop_new(weft_loop_t **out, const weft_loop_options_t *opts) {
+    weft_loop_t *loop;
+    int rc;
+    if (!out)
+        return WEFT_EINVAL;
+    loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return WEFT_ENOMEM;
+    weft__queue_init(&loop->ready);
+    loop->stack_size = opts && opts->stack_size ? opts->stack_size : WEFT_STACK_DEFAULT;
+    loop->virtual_clock = opts && opts->virtual_clock;
+    loop->refs = 1;
+    loop->stacks = weft__stack_pool_new(loop->stack_size);
+    if (!loop->stacks) {
+        free(loop);
+        return WEFT_ENOMEM;
+    }
+    rc = weft__poll_init(&loop->poll);
+    if (rc < 0) {
+        weft__stack_pool_free(loop->stacks);
+        free(loop);
+        return rc;
+    }
+    weft__overflow_install(describe_task);
+    weft__coro_init_thread(&loop->ctx);
+    *out = loop;
+    return 0;
+}
+
+void weft__loop_unref(weft_loop_t *loop) {
+    if (--loop->refs == 0)
+        free(loop);
+}
+
+/* ---- handles (call_soon / call_later / call_at) ------------------------------------- */
+
+static void handle_unref(weft_handle_t *h) {
+    if (--h->refs == 0) {
+        weft_loop_t *loop = h->loop;
+        loop->nhandles--;
+        free(h);
+        weft__loop_unref(loop);
+    }
+}
+
+void weft_handle_unref(weft_handle_t *h) {
+    if (h)
+        handle_unref(h);
+}
+
+static void handle_run(weft__work_t *w) {
+    weft_handle_t *h = weft__container_of(w, weft_handle_t, work);
+    h->queued = 0;
+    if (!h->cancelled)
+        h->cb(h->arg);
+    handle_unref(h);
+}
+
+static int handle_new(weft_loop_t *loop, weft_callback_fn cb, void *arg, weft_handle_t **out,
+                      weft_handle_t **hp) {
+    weft_handle_t *h;
+    if (!loop || !cb)
+        return WEFT_EINVAL;
+    if (loop->closed)
+        return WEFT_ESHUTDOWN;
+    h = malloc(sizeof *h);
+    if (!h)
+        return WEFT_ENOMEM;
+    h->work.run = handle_run;
+    h->timer.heap_index = WEFT__TIMER_IDLE;
+    h->timer.when = NAN;
+    h->loop = loop;
+    h->cb = cb;
+    h->arg = arg;
+    h->refs = 1 + (out != NULL);
+    h->cancelled = 0;
+    h->queued = 1;
+    h->is_timer = 0;
+    loop->nhandles++;
+    loop->refs++;
+    if (out)
+        *out = h;
+    *hp = h;
+    return 0;
+}
+
+int weft_call_soon(weft_loop_t *loop, weft_callback_fn cb, void *arg, weft_handle_t **handle) {
+    weft_handle_t *h;
+    int rc = handle_new(loop, cb, arg, handle, &h);
+    if (rc == 0)
+        weft__schedule(loop, &h->work);
+    return rc;
+}
+
+int weft_call_at(weft_loop_t *loop, double when, weft_callback_fn cb, void *arg,
+                 weft_handle_t **handle) {
+    weft_handle_t *h;
+    int rc;
+    if (when != when)
+        return WEFT_EINVAL;
+    rc = handle_new(loop, cb, arg, NULL, &h);
+    if (rc < 0)
+        return rc;
+    h->is_timer = 1;
+    rc = weft__timer_start(loop, &h->timer, when, WEFT__TIMER_HANDLE);
+    if (rc < 0) {
+        handle_unref(h);
+        return rc;
+    }
+    if (handle) {
+        h->refs++;
+        *handle = h;
+    }
+    return 0;
+}
+
+int weft_call_later(weft_loop_t *loop, double delay, weft_callback_fn cb, void *arg,
+                    weft_handle_t **handle) {
+    if (!loop || delay != delay)
+        return WEFT_EINVAL;
+    return weft_call_at(loop, weft__now(loop) + delay, cb, arg, handle);
+}
+
+int weft_handle_cancel(weft_handle_t *h) {
+    if (h->cancelled || !h->queued)
+        return 0;
+    h->cancelled = 1;
+    if (weft__timer_armed(&h->timer)) {
+        weft__timer_stop(h->loop, &h->timer);
+        h->queued = 0;
+        handle_unref(h);
+    }
+    return 1;
+}
+
+int weft_handle_cancelled(const weft_handle_t *h) { return h->cancelled; }
+double weft_handle_when(const weft_handle_t *h) { return h->timer.when; }
+
+/* ---- one iteration --------------------------------------------------------------------- */
+
+static void fire_timer(weft_loop_t *loop, struct weft__timer *t) {
+    switch (t->kind) {
+    case WEFT__TIMER_HANDLE:
+        weft__schedule(loop, &weft__container_of(t, weft_handle_t, timer)->work);
+        break;
+    case WEFT__TIMER_TASK:
+        weft__task_wake(weft__container_of(t, weft__run_t, timer)->task, WEFT__WAKE_TIMER);
+        break;
+    case WEFT__TIMER_TIMEOUT:
+        weft__timeout_fire(weft__container_of(t, weft_timeout_t, timer));
+        break;
+    }
+}
+
+/* Returns 0, or -EDEADLK when nothing is ready, no timer is armed and no fd is watched: no
+ * event can ever arrive, and blocking would hang forever. */
+static int run_once(weft_loop_t *loop) {
+    struct weft__timer *top = weft__heap_top(&loop->timers);
+    weft__work_t *w;
+    size_t n;
+
+    if (loop->ready.head || loop->stopping) {
+        if (loop->poll.nwatched && loop->steps_since_poll >= POLL_EVERY_STEPS) {
+            loop->steps_since_poll = 0;
+            weft__poll_wait(&loop->poll, 0);
+        }
+    } else if (top) {
+        double delay = top->when - weft__now(loop);
+        if (loop->virtual_clock) {
+            if (loop->poll.nwatched)
+                weft__poll_wait(&loop->poll, 0);
+            if (!loop->ready.head && delay > 0)
+                loop->vnow = top->when;
+        } else if (delay > 0) {
+            /* Wait a day at most: the deadline is recomputed next time round. */
+            int64_t ns = delay > 86400 ? (int64_t)86400e9 : (int64_t)ceil(delay * 1e9);
+            weft__poll_wait(&loop->poll, ns);
+        } else if (loop->poll.nwatched) {
+            weft__poll_wait(&loop->poll, 0);
+        }
+        loop->steps_since_poll = 0;
+    } else if (loop->poll.nwatched) {
+        weft__poll_wait(&loop->poll, -1);
+        loop->steps_since_poll = 0;
+    } else {
+        return WEFT_EDEADLK;
+    }
+
+    if (top) {
+        double now = weft__now(loop);
+        while ((top = weft__heap_top(&loop->timers)) && top->when <= now) {
+            weft__heap_remove(&loop->timers, top);
+            fire_timer(loop, top);
+        }
+    }
+
+    /* Only what is ready now runs in this iteration; what it schedules waits for the next. */
+    w = loop->ready.head;
+    n = loop->ready.len;
+    weft__queue_init(&loop->ready);
+    while (w) {
+        weft__work_t *next = w->next;
+        w->run(w);
+        w = next;
+    }
+    loop->steps_since_poll += (unsigned)n;
+    loop->iterations++;
+    return 0;
+}
+
+static int loop_enter(weft_loop_t *loop) {
+    if (loop->closed)
+        return WEFT_ESHUTDOWN;
+    if (loop->running || weft__tls_loop)
+        return WEFT_EBUSY; /* this loop, or another one on this thread, is running */
+    loop->running = true;
+    weft__tls_loop = loop;
+    return 0;
+}
+
+static void loop_leave(weft_loop_t *loop) {
+    loop->running = false;
+    loop->stopping = false;
+    weft__tls_loop = NULL;
+}
+
+int weft_loop_run_forever(weft_loop_t *loop) {
+    int rc = loop_enter(loop);
+    if (rc < 0)
+        return rc;
+    while ((rc = run_once(loop)) == 0 && !loop->stopping)
+        ;
+    loop_leave(loop);
+    return rc;
+}
+
+typedef struct stop_waiter {
+    weft__waiter_t waiter;
+    weft_loop_t *loop;
+} stop_waiter_t;
+
+static void stop_fire(weft__waiter_t *w, weft_future_t *f) {
+    (void)f;
+    weft__container_of(w, stop_waiter_t, waiter)->loop->stopping = true;
+}
+
+int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **result) {
+    int rc;
+    if (!loop || !f || f->loop != loop)
+        return WEFT_EINVAL;
+    if (f->state == WEFT__PENDING) {
+        stop_waiter_t sw = {{NULL, stop_fire}, loop};
+        if ((rc = loop_enter(loop)) < 0)
+            return rc;
+        weft_ref(f);
+        weft__waiter_add(f, &sw.waiter);
+        while ((rc = run_once(loop)) == 0 && !loop->stopping)
+            ;
+        weft__waiter_remove(f, &sw.waiter);
+        loop_leave(loop);
+        if (f->state == WEFT__PENDING) {
+            weft_unref(f);
+            weft__set_errmsg(rc == WEFT_EDEADLK ? "the future can never complete: nothing is "
+                                                  "ready, scheduled or watched"
+                                                : "the loop stopped before the future completed");
+            return rc == WEFT_EDEADLK ? rc : WEFT_EINTR;
+        }
+        weft_unref(f);
+    }
+    rc = weft__future_outcome(f, result);
+    if (rc < 0)
+        weft__set_errmsg(weft_future_error_message(f));
+    return rc;
+}
+
+void weft_loop_stop(weft_loop_t *loop) { loop->stopping = true; }
+int weft_loop_is_running(const weft_loop_t *loop) { return loop->running; }
+int weft_loop_is_closed(const weft_loop_t *loop) { return loop->closed; }
+double weft_loop_time(const weft_loop_t *loop) { return weft__now(loop); }
+weft_loop_t *weft_get_running_loop(void) { return weft__tls_loop; }
+void weft_loop_set_data(weft_loop_t *loop, void *data) { loop->data = data; }
+void *weft_loop_data(const weft_loop_t *loop) { return loop->data; }
+
+void weft_loop_stats(const weft_loop_t *loop, weft_loop_stats_t *st) {
+    st->iterations = loop->iterations;
+    st->tasks = loop->ntasks;
+    st->pending_tasks = loop->npending;
+    st->futures = loop->nfutures;
+    st->timers = loop->timers.len;
+    st->ready = loop->ready.len;
+    st->handles = loop->nhandles;
+    st->stacks = loop->stacks ? weft__stack_pool_in_use(loop->stacks) : 0;
+}
+
+/* Pending callbacks are dropped, not run (asyncio's close clears its ready queue). A queued
+ * task step is just unlinked: the task itself is abandoned by the caller. */
+static void drop_ready(weft_loop_t *loop) {
+    weft__work_t *w;
+    while ((w = loop->ready.head)) {
+        loop->ready.head = w->next;
+        if (w->run == handle_run) {
+            weft_handle_t *h = weft__container_of(w, weft_handle_t, work);
+            h->queued = 0;
+            h->cancelled = 1;
+            handle_unref(h);
+        } else if (w->run != weft__task_step) {
+            weft__drop_work(w);
+        }
+    }
+    weft__queue_init(&loop->ready);
+}
+
+int weft_loop_close(weft_loop_t *loop) {
+    if (!loop)
+        return WEFT_EINVAL;
+    if (loop->running)
+        return WEFT_EBUSY;
+    if (loop->closed)
+        return 0;
+    loop->closed = true;
+    /* Abandoning a task completes it, which can queue more work: drain until all is gone. */
+    for (;;) {
+        drop_ready(loop);
+        if (!loop->all_tasks)
+            break;
+        weft__task_abandon(loop->all_tasks);
+    }
+    while (loop->timers.len) { /* only call_later handles are left */
+        struct weft__timer *t = loop->timers.items[0];
+        weft__heap_remove(&loop->timers, t);
+        weft__schedule(loop, &weft__container_of(t, weft_handle_t, timer)->work);
+    }
+    drop_ready(loop);
+    weft__queue_init(&loop->ready);
+    weft__heap_free(&loop->timers);
+    weft__poll_close(&loop->poll);
+    weft__stack_pool_free(loop->stacks);
+    loop->stacks = NULL;
+    weft__loop_unref(loop);
+    return 0;
+}
+
+/* ---- asyncio.run ------------------------------------------------------------------------ */
+
+/* Cancels every task still pending and runs the loop until they have all finished
+ * (asyncio.runners._cancel_all_tasks). */
+static void cancel_all_tasks(weft_loop_t *loop) {
+    size_t n = loop->npending, i = 0;
+    weft_future_t **tasks, *g = NULL;
+    if (n == 0)
+        return;
+    tasks = malloc(n * sizeof *tasks);
+    if (!tasks) {
+        weft__log("weft_run: out of memory while cancelling the remaining tasks");
+        return;
+    }
+    for (weft_task_t *t = loop->all_tasks; t; t = t->all_next)
+        tasks[i++] = weft_ref(t);
+    for (i = 0; i < n; i++)
+        weft_cancel(tasks[i], NULL);
+    if (weft_loop_gather(loop, tasks, n, WEFT_GATHER_RETURN_EXCEPTIONS, &g) == 0) {
+        weft_loop_run_until_complete(loop, g, NULL);
+        weft_unref(g);
+    }
+    for (i = 0; i < n; i++) {
+        weft_task_t *t = tasks[i];
+        if (t->state == WEFT__ERROR) {
+            t->retrieved = 1;
+            weft__log("unhandled error during weft_run() shutdown: task #%llu '%s': %s (%s)",
+                      (unsigned long long)t->id, weft_task_name(t), weft_future_error_message(t),
+                      weft_err_name(t->code));
+        }
+        weft_unref(t);
+    }
+    free(tasks);
+}
+
+int weft_run_with(const weft_loop_options_t *opts, weft_task_fn main, void *arg, void **result) {
+    weft_loop_t *loop;
+    weft_task_t *task;
+    char msg[512];
+    int rc;
+    if (weft__tls_loop)
+        return WEFT_EBUSY; /* asyncio.run() cannot be called from a running event loop */
+    if ((rc = weft_loop_new(&loop, opts)) < 0)
+        return rc;
+    rc = weft_loop_create_task(loop, &task, main, arg, NULL);
+    if (rc == 0) {
+        rc = weft_loop_run_until_complete(loop, task, result);
+        snprintf(msg, sizeof msg, "%s", rc < 0 ? weft_error_message() : "");
+        cancel_all_tasks(loop);
+        weft_unref(task);
+        weft__set_errmsg(msg);
+    }
+    weft_loop_close(loop);
+    return rc;
+}
+
+int weft_run(weft_task_fn main, void *arg, void **result) {
+    return weft_run_with(NULL, main, arg, result);
+}
+
+void weft__log(const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "weft: %s\n", line);
+}

@@ -1,0 +1,371 @@
+/* Tasks: stackful coroutines that are futures. A task takes a stack from the loop's pool when
+ * it first runs and gives it back the moment its body returns, so a million short tasks reuse a
+ * handful of warm stacks. Suspension = switch to the loop's context; waking = queueing the
+ * task's step. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static uint64_t next_task_id = 1;
+
+weft_task_t *weft__current(void) {
+    weft_loop_t *loop = weft__tls_loop;
+    return loop ? loop->current : NULL;
+}
+
+weft_task_t *weft_current_task(void) { return weft__current(); }
+
+int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn, void *arg,
+                          const weft_task_options_t *opts) {
+    weft_task_t *t;
+    if (!loop || !fn || (opts && opts->stack_size > UINT32_MAX))
+        return WEFT_EINVAL;
+    if (loop->closed)
+        return WEFT_ESHUTDOWN;
+    t = malloc(sizeof *t);
+    if (!t)
+        return WEFT_ENOMEM;
+    weft__future_init(t, loop, WEFT__TASK);
+    t->name = NULL;
+    if (opts && opts->name && !(t->name = strdup(opts->name))) {
+        free(t);
+        weft__loop_unref(loop);
+        return WEFT_ENOMEM;
+    }
+    t->fn = fn;
+    t->arg = arg;
+    t->run = NULL;
+    t->id = __atomic_fetch_add(&next_task_id, 1, __ATOMIC_RELAXED);
+    t->stack_size = (uint32_t)(opts && opts->stack_size ? opts->stack_size : loop->stack_size);
+    t->tstate = WEFT__T_NEW;
+    t->all_prev = NULL;
+    t->all_next = loop->all_tasks;
+    if (loop->all_tasks)
+        loop->all_tasks->all_prev = t;
+    loop->all_tasks = t;
+    loop->ntasks++;
+    loop->npending++;
+    /* The loop's reference, dropped when the task finishes. */
+    if (task) {
+        t->refs++;
+        *task = t;
+    }
+    t->work.run = weft__task_step;
+    weft__schedule(loop, &t->work);
+    return 0;
+}
+
+int weft_create_task(weft_task_t **task, weft_task_fn fn, void *arg,
+                     const weft_task_options_t *opts) {
+    if (!weft__tls_loop)
+        return WEFT_EPERM;
+    return weft_loop_create_task(weft__tls_loop, task, fn, arg, opts);
+}
+
+/* Runs on the task's own stack. */
+static void task_main(void *p) {
+    weft_task_t *t = p;
+    void *value = NULL;
+    int rc = t->fn(t->arg, &value);
+    weft__run_t *run = t->run;
+    if (weft__unlikely(run->scopes != NULL)) {
+        /* A scope is part of this stack, which is about to be reused: its timer must go. */
+        weft__log("task #%llu '%s' returned with a timeout scope still open",
+                  (unsigned long long)t->id, weft_task_name(t));
+        for (weft_timeout_t *to = run->scopes; to; to = to->outer)
+            weft__timer_stop(t->loop, &to->timer);
+        run->scopes = NULL;
+    }
+    t->value = value;
+    t->code = rc;
+    t->tstate = WEFT__T_DONE;
+    weft__coro_switch_final(&run->coro, &t->loop->ctx);
+}
+
+static int task_start(weft_task_t *t) {
+    weft_loop_t *loop = t->loop;
+    weft__stack_t stack, body;
+    weft__run_t *run;
+    int rc = weft__stack_get(loop->stacks, t->stack_size, &stack);
+    if (rc < 0)
+        return rc;
+    /* The run state sits at the top of the stack, in the page the task touches first anyway. */
+    run = (weft__run_t *)(((uintptr_t)stack.hi - sizeof *run) & ~(uintptr_t)63);
+    run->stack = stack;
+    run->task = t;
+    run->timer.heap_index = WEFT__TIMER_IDLE;
+    run->scopes = NULL;
+    run->errmsg = NULL;
+    run->failmsg = NULL;
+    run->abort_wait = NULL;
+    run->wake_status = 0;
+    run->shield_depth = 0;
+    run->cancel_level = 0;
+    body = stack;
+    body.hi = (char *)run;
+    rc = weft__coro_make(&run->coro, &body, task_main, t);
+    if (rc < 0) {
+        weft__stack_put(loop->stacks, &stack);
+        return rc;
+    }
+    t->run = run;
+    return 0;
+}
+
+/* Gives the stack back. The run state lives on it, so copy what is still needed first. */
+static void task_release_stack(weft_task_t *t) {
+    weft__run_t *run = t->run;
+    weft__stack_t stack = run->stack;
+    weft__timer_stop(t->loop, &run->timer);
+    free(run->errmsg);
+    weft__coro_release(&run->coro);
+    t->run = NULL;
+    weft__stack_put(t->loop->stacks, &stack);
+}
+
+static void task_finish(weft_task_t *t, int rc, void *value, char *failmsg) {
+    weft_loop_t *loop = t->loop;
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        loop->all_tasks = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    loop->npending--;
+    t->tstate = WEFT__T_DONE;
+    if (rc == 0) {
+        free(failmsg);
+        weft__future_complete(t, WEFT__RESULT, 0, value, NULL);
+    } else if (rc == WEFT_ECANCELED) {
+        free(failmsg);
+        weft__future_complete(t, WEFT__CANCELLED, WEFT_ECANCELED, NULL, t->msg);
+    } else {
+        weft__future_complete(t, WEFT__ERROR, rc, NULL, failmsg);
+    }
+    weft_unref(t); /* the loop's reference */
+}
+
+void weft__task_step(weft__work_t *w) {
+    weft_task_t *t = weft__container_of(w, weft_task_t, work);
+    weft_loop_t *loop = t->loop;
+    if (t->tstate == WEFT__T_NEW) {
+        int rc;
+        if (t->cancelling > 0) { /* cancelled before it ever ran: the body never starts */
+            task_finish(t, WEFT_ECANCELED, NULL, NULL);
+            return;
+        }
+        rc = task_start(t);
+        if (rc < 0) {
+            task_finish(t, rc, NULL, weft__strdup("could not allocate the task's stack"));
+            return;
+        }
+    }
+    t->tstate = WEFT__T_RUNNING;
+    loop->current = t;
+    weft__overflow_set_running(&t->run->stack, t);
+    weft__coro_switch(&loop->ctx, &t->run->coro);
+    weft__overflow_set_running(NULL, NULL);
+    loop->current = NULL;
+    if (t->tstate == WEFT__T_DONE) {
+        char *failmsg = t->run->failmsg;
+        int rc = t->code;
+        task_release_stack(t);
+        if (rc < 0 && rc != WEFT_ECANCELED && !failmsg)
+            failmsg = weft__strdup(weft_strerror(rc));
+        task_finish(t, rc, t->value, failmsg);
+    }
+}
+
+void weft__task_wake(weft_task_t *t, int status) {
+    if (t->tstate != WEFT__T_WAITING)
+        return;
+    t->tstate = WEFT__T_READY;
+    t->run->wake_status = status;
+    weft__schedule(t->loop, &t->work);
+}
+
+int weft__suspend_raw(weft_task_t *t) {
+    t->tstate = WEFT__T_WAITING;
+    weft__coro_switch(&t->run->coro, &t->loop->ctx);
+    return t->run->wake_status;
+}
+
+int weft__suspend(weft_task_t *t) {
+    int rc = weft__suspend_raw(t);
+    return weft__cancel_visible(t) ? WEFT_ECANCELED : rc;
+}
+
+int weft__task_cancel(weft_task_t *t, const char *msg, int level) {
+    if (t->state != WEFT__PENDING)
+        return 0;
+    if (msg) {
+        char *copy = strdup(msg);
+        if (copy) {
+            free(t->msg);
+            t->msg = copy;
+        }
+    }
+    t->cancelling++;
+    if (t->run && level > t->run->cancel_level)
+        t->run->cancel_level = level;
+    if (t->tstate == WEFT__T_WAITING && weft__cancel_visible(t))
+        weft__task_wake(t, WEFT_ECANCELED);
+    return 1;
+}
+
+int weft_task_cancelling(const weft_task_t *t) { return t->kind == WEFT__TASK ? t->cancelling : 0; }
+
+int weft_task_uncancel(weft_task_t *t) {
+    if (t->kind != WEFT__TASK)
+        return WEFT_EINVAL;
+    if (t->cancelling > 0 && --t->cancelling == 0 && t->run)
+        t->run->cancel_level = 0;
+    return t->cancelling;
+}
+
+void weft_shield_begin(void) {
+    weft_task_t *t = weft__current();
+    if (t)
+        t->run->shield_depth++;
+}
+
+void weft_shield_end(void) {
+    weft_task_t *t = weft__current();
+    if (t && t->run->shield_depth > 0)
+        t->run->shield_depth--;
+}
+
+static int sleep_until(weft_task_t *t, double when) {
+    int rc;
+    if (weft__cancel_visible(t))
+        return WEFT_ECANCELED;
+    rc = weft__timer_start(t->loop, &t->run->timer, when, WEFT__TIMER_TASK);
+    if (rc < 0)
+        return rc;
+    rc = weft__suspend(t);
+    weft__timer_stop(t->loop, &t->run->timer);
+    return rc == WEFT__WAKE_TIMER ? 0 : rc;
+}
+
+int weft_sleep(double seconds) {
+    weft_task_t *t = weft__current();
+    if (weft__unlikely(!t))
+        return WEFT_EPERM;
+    if (seconds > 0)
+        return sleep_until(t, weft__now(t->loop) + seconds);
+    /* sleep(0): run again after everything that is ready now. */
+    if (weft__cancel_visible(t))
+        return WEFT_ECANCELED;
+    t->tstate = WEFT__T_READY;
+    t->run->wake_status = 0;
+    weft__schedule(t->loop, &t->work);
+    weft__coro_switch(&t->run->coro, &t->loop->ctx);
+    return weft__cancel_visible(t) ? WEFT_ECANCELED : 0;
+}
+
+int weft_sleep_until(double when) {
+    weft_task_t *t = weft__current();
+    if (!t)
+        return WEFT_EPERM;
+    if (when != when)
+        return WEFT_EINVAL;
+    return sleep_until(t, when);
+}
+
+uint64_t weft_task_id(const weft_task_t *t) { return t->kind == WEFT__TASK ? t->id : 0; }
+
+const char *weft_task_name(const weft_task_t *t) {
+    static __thread char buf[32];
+    if (t->kind != WEFT__TASK)
+        return "";
+    if (t->name)
+        return t->name;
+    snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
+    return buf;
+}
+
+int weft_task_set_name(weft_task_t *t, const char *name) {
+    char *copy = NULL;
+    if (t->kind != WEFT__TASK)
+        return WEFT_EINVAL;
+    if (name && !(copy = strdup(name)))
+        return WEFT_ENOMEM;
+    free(t->name);
+    t->name = copy;
+    return 0;
+}
+
+size_t weft_all_tasks(weft_loop_t *loop, weft_task_t **tasks, size_t max) {
+    size_t n = 0;
+    for (weft_task_t *t = loop->all_tasks; t; t = t->all_next, n++)
+        if (n < max)
+            tasks[n] = t;
+    return n;
+}
+
+/* Called when the last reference goes. A task still pending here belongs to a closed loop. */
+void weft__task_destroy(weft_task_t *t) {
+    t->loop->ntasks--;
+    free(t->name);
+    free(t);
+}
+
+/* Loop close: a task that never finished loses its stack without being resumed, as asyncio
+ * drops a pending task's coroutine. What its suspension registered elsewhere is undone first. */
+void weft__task_abandon(weft_task_t *t) {
+    weft__log("Task was destroyed but it is pending: task #%llu '%s'", (unsigned long long)t->id,
+              weft_task_name(t));
+    if (t->run) {
+        weft__run_t *run = t->run;
+        if (run->abort_wait)
+            run->abort_wait(run, run->abort_arg);
+        for (weft_timeout_t *to = run->scopes; to; to = to->outer)
+            weft__timer_stop(t->loop, &to->timer);
+        free(run->failmsg);
+        task_release_stack(t);
+    }
+    task_finish(t, WEFT_ECANCELED, NULL, NULL);
+}
+
+/* weft_error_message() outside tasks: per thread, so never shared across a suspension. */
+static __thread char thread_msg[512];
+
+const char *weft_error_message(void) {
+    weft_task_t *t = weft__current();
+    if (t)
+        return t->run->errmsg ? t->run->errmsg : "";
+    return thread_msg;
+}
+
+void weft__set_errmsg(const char *msg) {
+    weft_task_t *t = weft__current();
+    if (!msg)
+        msg = "";
+    if (t) {
+        free(t->run->errmsg);
+        t->run->errmsg = strdup(msg);
+    } else {
+        snprintf(thread_msg, sizeof thread_msg, "%s", msg);
+    }
+}
+
+int weft_fail(int code, const char *fmt, ...) {
+    weft_task_t *t = weft__current();
+    va_list ap;
+    char *msg;
+    va_start(ap, fmt);
+    msg = weft__vasprintf(fmt, ap);
+    va_end(ap);
+    if (t) {
+        free(t->run->failmsg);
+        t->run->failmsg = msg;
+    } else {
+        weft__set_errmsg(msg);
+        free(msg);
+    }
+    return code;
+}

@@ -1,0 +1,32 @@
+/* The poller contract: the one place the loop meets the kernel's readiness API. Backends
+ * (epoll.c now, io_uring later) implement it; the loop never knows which one runs. */
+#ifndef WEFT_POLL_H
+#define WEFT_POLL_H
+
+#include <stdint.h>
+
+enum { WEFT__POLL_IN = 1, WEFT__POLL_OUT = 2, WEFT__POLL_ERR = 4, WEFT__POLL_HUP = 8 };
+
+/* A watched file descriptor. The owner embeds it and gets `cb` with the ready events. */
+typedef struct weft__io weft__io_t;
+struct weft__io {
+    int fd;
+    unsigned events;       /* wanted: WEFT__POLL_IN | WEFT__POLL_OUT */
+    unsigned registered;   /* what the kernel currently has */
+    void (*cb)(weft__io_t *io, unsigned events);
+};
+
+typedef struct weft__poll {
+    int fd;
+    unsigned nwatched;     /* fds registered: with none, a loop with ready work never polls */
+} weft__poll_t;
+
+int weft__poll_init(weft__poll_t *p);
+void weft__poll_close(weft__poll_t *p);
+/* Registers, changes or (events == 0) removes io's interest. */
+int weft__poll_update(weft__poll_t *p, weft__io_t *io);
+/* Waits up to timeout_ns (-1: forever, 0: just look) and calls each ready io's cb.
+ * Returns the number of events or a negative code (never -EINTR: that is 0 events). */
+int weft__poll_wait(weft__poll_t *p, int64_t timeout_ns);
+
+#endif
