@@ -300,14 +300,14 @@ int weft_wait(weft_future_t *const *fs, size_t n, int return_when, double timeou
             weft__waiter_add(fs[i], &ws.waiters[i].waiter);
     }
     if (timeout != WEFT_NEVER)
-        rc = weft__timer_start(t->loop, &t->run->timer, weft__now(t->loop) + timeout,
+        rc = weft__timer_start(t->loop, &t->timer, weft__now(t->loop) + timeout,
                                WEFT__TIMER_TASK);
     if (rc == 0) {
         t->run->abort_wait = wait_abort;
         t->run->abort_arg = &ws;
         rc = weft__suspend(t);
         t->run->abort_wait = NULL;
-        weft__timer_stop(t->loop, &t->run->timer);
+        weft__timer_stop(t->loop, &t->timer);
     }
     wait_unregister(&ws);
     free(ws.waiters);
@@ -393,7 +393,7 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_future_t **f) {
         if (ac->deadline != WEFT_NEVER) {
             if (weft__now(ac->loop) >= ac->deadline)
                 return WEFT_ETIMEDOUT;
-            rc = weft__timer_start(ac->loop, &t->run->timer, ac->deadline, WEFT__TIMER_TASK);
+            rc = weft__timer_start(ac->loop, &t->timer, ac->deadline, WEFT__TIMER_TASK);
             if (rc < 0)
                 return rc;
         }
@@ -403,7 +403,7 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_future_t **f) {
         rc = weft__suspend(t);
         t->run->abort_wait = NULL;
         ac->waiting = NULL;
-        weft__timer_stop(ac->loop, &t->run->timer);
+        weft__timer_stop(ac->loop, &t->timer);
         if (rc == WEFT__WAKE_TIMER && ac->head == ac->tail)
             return WEFT_ETIMEDOUT;
         if (rc < 0)

@@ -32,7 +32,7 @@ int weft_loop_create_future(weft_loop_t *loop, weft_future_t **future) {
     weft_future_t *f;
     if (!loop || !future)
         return WEFT_EINVAL;
-    f = malloc(sizeof *f);
+    f = weft__slab_alloc(&loop->objects);
     if (!f)
         return WEFT_ENOMEM;
     weft__future_init(f, loop, WEFT__FUTURE);
@@ -84,7 +84,7 @@ void weft__future_destroy(weft_future_t *f) {
         break;
     default:
         loop->nfutures--;
-        free(f);
+        weft__slab_free(&loop->objects, f);
         break;
     }
     weft__loop_unref(loop);

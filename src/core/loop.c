@@ -41,6 +41,7 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_options_t *opts) {
     loop->stack_size = opts && opts->stack_size ? opts->stack_size : WEFT_STACK_DEFAULT;
     loop->virtual_clock = opts && opts->virtual_clock;
     loop->refs = 1;
+    weft__slab_init(&loop->objects, sizeof(struct weft_future));
     loop->stacks = weft__stack_pool_new(loop->stack_size);
     if (!loop->stacks) {
         free(loop);
@@ -59,8 +60,10 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_options_t *opts) {
 }
 
 void weft__loop_unref(weft_loop_t *loop) {
-    if (--loop->refs == 0)
+    if (--loop->refs == 0) {
+        weft__slab_destroy(&loop->objects);
         free(loop);
+    }
 }
 
 /* ---- handles (call_soon / call_later / call_at) ------------------------------------- */
@@ -175,7 +178,7 @@ static void fire_timer(weft_loop_t *loop, struct weft__timer *t) {
         weft__schedule(loop, &weft__container_of(t, weft_handle_t, timer)->work);
         break;
     case WEFT__TIMER_TASK:
-        weft__task_wake(weft__container_of(t, weft__run_t, timer)->task, WEFT__WAKE_TIMER);
+        weft__task_wake(weft__container_of(t, struct weft_future, timer), WEFT__WAKE_TIMER);
         break;
     case WEFT__TIMER_TIMEOUT:
         weft__timeout_fire(weft__container_of(t, weft_timeout_t, timer));
@@ -265,14 +268,38 @@ int weft_loop_run_forever(weft_loop_t *loop) {
     return rc;
 }
 
+/* run_until_complete stops the loop from a done callback of its own, queued like any other:
+ * callbacks the user added to the future earlier still run first (asyncio's order). */
 typedef struct stop_waiter {
     weft__waiter_t waiter;
+    weft__work_t work;
     weft_loop_t *loop;
+    bool queued;
 } stop_waiter_t;
 
+static void stop_run(weft__work_t *w) {
+    stop_waiter_t *sw = weft__container_of(w, stop_waiter_t, work);
+    sw->queued = false;
+    sw->loop->stopping = true;
+}
+
 static void stop_fire(weft__waiter_t *w, weft_future_t *f) {
+    stop_waiter_t *sw = weft__container_of(w, stop_waiter_t, waiter);
     (void)f;
-    weft__container_of(w, stop_waiter_t, waiter)->loop->stopping = true;
+    sw->queued = true;
+    weft__schedule(sw->loop, &sw->work);
+}
+
+/* Unlinks a queued item: O(n), for the rare exits that leave one behind. */
+static void queue_remove(weft__queue_t *q, weft__work_t *w) {
+    for (weft__work_t **p = &q->head; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            if (!*p)
+                q->tailp = p;
+            q->len--;
+            return;
+        }
 }
 
 int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **result) {
@@ -280,7 +307,7 @@ int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **res
     if (!loop || !f || f->loop != loop)
         return WEFT_EINVAL;
     if (f->state == WEFT__PENDING) {
-        stop_waiter_t sw = {{NULL, stop_fire}, loop};
+        stop_waiter_t sw = {{NULL, stop_fire}, {NULL, stop_run}, loop, false};
         if ((rc = loop_enter(loop)) < 0)
             return rc;
         weft_ref(f);
@@ -288,6 +315,8 @@ int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **res
         while ((rc = run_once(loop)) == 0 && !loop->stopping)
             ;
         weft__waiter_remove(f, &sw.waiter);
+        if (sw.queued) /* the loop was stopped by someone else first */
+            queue_remove(&loop->ready, &sw.work);
         loop_leave(loop);
         if (f->state == WEFT__PENDING) {
             weft_unref(f);
@@ -357,7 +386,7 @@ int weft_loop_close(weft_loop_t *loop) {
         weft__task_abandon(loop->all_tasks);
     }
     while (loop->timers.len) { /* only call_later handles are left */
-        struct weft__timer *t = loop->timers.items[0];
+        struct weft__timer *t = loop->timers.items[0].timer;
         weft__heap_remove(&loop->timers, t);
         weft__schedule(loop, &weft__container_of(t, weft_handle_t, timer)->work);
     }

@@ -26,16 +26,17 @@ int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn
         return WEFT_EINVAL;
     if (loop->closed)
         return WEFT_ESHUTDOWN;
-    t = malloc(sizeof *t);
+    t = weft__slab_alloc(&loop->objects);
     if (!t)
         return WEFT_ENOMEM;
     weft__future_init(t, loop, WEFT__TASK);
     t->name = NULL;
     if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        free(t);
+        weft__slab_free(&loop->objects, t);
         weft__loop_unref(loop);
         return WEFT_ENOMEM;
     }
+    t->timer.heap_index = WEFT__TIMER_IDLE;
     t->fn = fn;
     t->arg = arg;
     t->run = NULL;
@@ -97,7 +98,6 @@ static int task_start(weft_task_t *t) {
     run = (weft__run_t *)(((uintptr_t)stack.hi - sizeof *run) & ~(uintptr_t)63);
     run->stack = stack;
     run->task = t;
-    run->timer.heap_index = WEFT__TIMER_IDLE;
     run->scopes = NULL;
     run->errmsg = NULL;
     run->failmsg = NULL;
@@ -120,7 +120,7 @@ static int task_start(weft_task_t *t) {
 static void task_release_stack(weft_task_t *t) {
     weft__run_t *run = t->run;
     weft__stack_t stack = run->stack;
-    weft__timer_stop(t->loop, &run->timer);
+    weft__timer_stop(t->loop, &t->timer);
     free(run->errmsg);
     weft__coro_release(&run->coro);
     t->run = NULL;
@@ -243,11 +243,11 @@ static int sleep_until(weft_task_t *t, double when) {
     int rc;
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
-    rc = weft__timer_start(t->loop, &t->run->timer, when, WEFT__TIMER_TASK);
+    rc = weft__timer_start(t->loop, &t->timer, when, WEFT__TIMER_TASK);
     if (rc < 0)
         return rc;
     rc = weft__suspend(t);
-    weft__timer_stop(t->loop, &t->run->timer);
+    weft__timer_stop(t->loop, &t->timer);
     return rc == WEFT__WAKE_TIMER ? 0 : rc;
 }
 
@@ -311,7 +311,7 @@ size_t weft_all_tasks(weft_loop_t *loop, weft_task_t **tasks, size_t max) {
 void weft__task_destroy(weft_task_t *t) {
     t->loop->ntasks--;
     free(t->name);
-    free(t);
+    weft__slab_free(&t->loop->objects, t);
 }
 
 /* Loop close: a task that never finished loses its stack without being resumed, as asyncio
@@ -361,8 +361,11 @@ int weft_fail(int code, const char *fmt, ...) {
     msg = weft__vasprintf(fmt, ap);
     va_end(ap);
     if (t) {
+        /* The message the task ends with if it returns `code`, and meanwhile the one
+         * weft_error_message() shows (a coroutine can catch what it raised). */
         free(t->run->failmsg);
         t->run->failmsg = msg;
+        weft__set_errmsg(msg);
     } else {
         weft__set_errmsg(msg);
         free(msg);

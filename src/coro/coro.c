@@ -29,7 +29,14 @@
 
 _Static_assert(offsetof(weft__coro_t, sp) == 0, "the assembly reads and writes sp at offset 0");
 
-/* ---- sanitizer hooks: empty inline functions in a normal build ---- */
+/* ---- sanitizer hooks: empty inline functions in a normal build ----
+ *
+ * They are always inlined, and that matters under TSan: an instrumented helper pushes an entry
+ * on TSan's shadow call stack of the current fiber when it is called, and pops one when it
+ * returns, by which time __tsan_switch_to_fiber has made the other fiber current. Inlined,
+ * the push and pop belong to weft__coro_switch, which returns on the fiber it was called on.
+ */
+#define WEFT__HOOK static inline __attribute__((always_inline))
 
 #if WEFT__ASAN
 /* The context that is switching away, for the code that runs just after the switch: ASan
@@ -37,7 +44,7 @@ _Static_assert(offsetof(weft__coro_t, sp) == 0, "the assembly reads and writes s
  * bounds we never computed, learns them that way the first time a coroutine leaves it. */
 static __thread weft__coro_t *weft__asan_leaving;
 
-static inline void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
+WEFT__HOOK void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
 {
     weft__asan_leaving = from;
     /* NULL for a finished coroutine: ASan frees its fake stack instead of keeping it. */
@@ -46,7 +53,7 @@ static inline void weft__san_before(weft__coro_t *from, weft__coro_t *to, int fr
 }
 
 /* fake_stack: the arriving context's saved fake stack, NULL on its first entry. */
-static inline void weft__san_after(void *fake_stack)
+WEFT__HOOK void weft__san_after(void *fake_stack)
 {
     const void *bottom;
     size_t size;
@@ -58,7 +65,7 @@ static inline void weft__san_after(void *fake_stack)
     }
 }
 #elif WEFT__TSAN
-static inline void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
+WEFT__HOOK void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
 {
     (void)from;
     (void)from_finished;
@@ -67,18 +74,18 @@ static inline void weft__san_before(weft__coro_t *from, weft__coro_t *to, int fr
      * running on one thread guarantees. */
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 }
-static inline void weft__san_after(void *fake_stack)
+WEFT__HOOK void weft__san_after(void *fake_stack)
 {
     (void)fake_stack;
 }
 #else
-static inline void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
+WEFT__HOOK void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
 {
     (void)from;
     (void)to;
     (void)from_finished;
 }
-static inline void weft__san_after(void *fake_stack)
+WEFT__HOOK void weft__san_after(void *fake_stack)
 {
     (void)fake_stack;
 }

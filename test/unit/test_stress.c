@@ -1,0 +1,3 @@
+#include "wt.h"
+TEST(placeholder) {}
+const wt_test_t wt_tests[] = {T(placeholder), WT_END};
