@@ -136,8 +136,12 @@ int weft__gather_cancel(weft_future_t *f, const char *msg) {
 void weft__gather_destroy(weft_future_t *f) {
     gather_t *g = (gather_t *)f;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->children[i]->state == WEFT__PENDING)
+        if (g->children[i]->state == WEFT__PENDING) {
             weft__waiter_remove(g->children[i], &g->waiters[i].waiter);
+            /* asyncio's gather retrieves the errors of children that fail after it is done;
+             * a child it stops watching is still its responsibility. */
+            g->children[i]->retrieved = 1;
+        }
         weft_unref(g->children[i]);
     }
     f->loop->nfutures--;
@@ -160,7 +164,7 @@ static int gather_and_wait(weft_future_t *const *fs, size_t n, void **results, i
     rc = gather_new(t->loop, fs, n, flags, results, &g);
     if (rc < 0)
         return rc;
-    rc = weft_await(g, NULL);
+    rc = weft__await(g, NULL, 1); /* our reference goes too if the task is abandoned */
     if (codes && ((gather_t *)g)->codes)
         memcpy(codes, ((gather_t *)g)->codes, n * sizeof *codes);
     /* Children still running after a first error must not write into the caller's array. */
@@ -188,10 +192,10 @@ typedef struct shield {
 static void shield_inner_done(weft__waiter_t *w, weft_future_t *inner) {
     shield_t *s = weft__container_of(w, shield_t, waiter);
     weft_future_t *outer = &s->fut;
-    if (outer->state != WEFT__PENDING)
-        return;
     if (inner->state == WEFT__ERROR)
         inner->retrieved = 1;
+    if (outer->state != WEFT__PENDING)
+        return;
     weft__future_complete(outer, inner->state, inner->code, inner->value, copy_msg(inner));
 }
 
@@ -264,8 +268,10 @@ static void wait_unregister(wait_state_t *ws) {
 }
 
 static void wait_abort(weft__run_t *run, void *arg) {
+    wait_state_t *ws = arg;
     (void)run;
-    wait_unregister(arg);
+    wait_unregister(ws);
+    free(ws->waiters);
 }
 
 int weft_wait(weft_future_t *const *fs, size_t n, int return_when, double timeout) {

@@ -279,6 +279,7 @@ typedef struct await_waiter {
     weft__waiter_t waiter;
     weft_task_t *task;
     weft_future_t *future;
+    int abort_refs;      /* references to drop if the task is abandoned mid-wait */
 } await_waiter_t;
 
 static void await_fire(weft__waiter_t *w, weft_future_t *f) {
@@ -290,10 +291,13 @@ static void await_abort(weft__run_t *run, void *arg) {
     await_waiter_t *aw = arg;
     (void)run;
     weft__waiter_remove(aw->future, &aw->waiter);
-    weft_unref(aw->future);
+    while (aw->abort_refs-- > 0)
+        weft_unref(aw->future);
 }
 
-int weft_await(weft_future_t *f, void **value) {
+int weft_await(weft_future_t *f, void **value) { return weft__await(f, value, 0); }
+
+int weft__await(weft_future_t *f, void **value, int owned_refs) {
     weft_task_t *t = weft__current();
     int rc;
     if (!t)
@@ -303,7 +307,7 @@ int weft_await(weft_future_t *f, void **value) {
     if (f == t)
         return WEFT_EDEADLK;
     if (f->state == WEFT__PENDING) {
-        await_waiter_t aw = {{NULL, await_fire}, t, f};
+        await_waiter_t aw = {{NULL, await_fire}, t, f, 1 + owned_refs};
         if (weft__cancel_visible(t))
             return WEFT_ECANCELED;
         weft_ref(f);

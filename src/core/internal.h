@@ -207,6 +207,9 @@ void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *valu
 void weft__drop_work(weft__work_t *w);
 void weft__waiter_add(weft_future_t *f, weft__waiter_t *w);
 void weft__waiter_remove(weft_future_t *f, weft__waiter_t *w);
+/* weft_await, where the caller also holds `owned_refs` references to f that must go if the
+ * task is abandoned while it waits (its loop closed). */
+int weft__await(weft_future_t *f, void **value, int owned_refs);
 int weft__future_outcome(weft_future_t *f, void **value); /* marks retrieved */
 void weft__future_destroy(weft_future_t *f);
 void weft__gather_destroy(weft_future_t *f);

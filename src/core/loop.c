@@ -193,6 +193,9 @@ static int run_once(weft_loop_t *loop) {
     weft__work_t *w;
     size_t n;
 
+    if (top && top->when == WEFT_NEVER) /* armed for never: it cannot wake anything */
+        top = NULL;
+
     if (loop->ready.head || loop->stopping) {
         if (loop->poll.nwatched && loop->steps_since_poll >= POLL_EVERY_STEPS) {
             loop->steps_since_poll = 0;

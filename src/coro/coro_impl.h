@@ -10,42 +10,61 @@
  * (__ILP32__ on x86-64) has 4-byte pointers, which the frame layouts below do not expect. */
 #if defined(WEFT_CORO_UCONTEXT)
 #  define WEFT__CTX_UCONTEXT 1
+#  define WEFT__CTX_X86_64 0
+#  define WEFT__CTX_AARCH64 0
 #elif defined(__ELF__) && defined(__x86_64__) && !defined(__ILP32__)
+#  define WEFT__CTX_UCONTEXT 0
 #  define WEFT__CTX_X86_64 1
+#  define WEFT__CTX_AARCH64 0
 #elif defined(__ELF__) && defined(__aarch64__) && !defined(__ILP32__)
+#  define WEFT__CTX_UCONTEXT 0
+#  define WEFT__CTX_X86_64 0
 #  define WEFT__CTX_AARCH64 1
 #else
 #  define WEFT__CTX_UCONTEXT 1
+#  define WEFT__CTX_X86_64 0
+#  define WEFT__CTX_AARCH64 0
 #endif
 
 #ifndef __ASSEMBLER__
 
 #include "coro.h"
 
-/* Sanitizers. Each test is done once here so the .c files only say WEFT__ASAN / WEFT__TSAN. */
-#if defined(__has_feature)
+/* Sanitizers and valgrind, tested once here: the .c files only say #if WEFT__ASAN etc.
+ * Each macro is always defined, to 0 or 1. */
+#if defined(__SANITIZE_ADDRESS__)
+#  define WEFT__ASAN 1
+#elif defined(__has_feature)
 #  if __has_feature(address_sanitizer)
 #    define WEFT__ASAN 1
 #  endif
+#endif
+#ifndef WEFT__ASAN
+#  define WEFT__ASAN 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#  define WEFT__TSAN 1
+#elif defined(__has_feature)
 #  if __has_feature(thread_sanitizer)
 #    define WEFT__TSAN 1
 #  endif
 #endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(WEFT__ASAN)
-#  define WEFT__ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(WEFT__TSAN)
-#  define WEFT__TSAN 1
+#ifndef WEFT__TSAN
+#  define WEFT__TSAN 0
 #endif
 
 /* valgrind's client requests are a few no-op instructions when not under valgrind. They are
  * used only where a stack is handed out or given back, never on the switch path.
- * -DNVALGRIND removes them (valgrind.h honours it). */
-#if defined(__has_include)
+ * -DNVALGRIND removes them. */
+#if !defined(NVALGRIND) && defined(__has_include)
 #  if __has_include(<valgrind/valgrind.h>)
 #    include <valgrind/valgrind.h>
 #    define WEFT__VALGRIND 1
 #  endif
+#endif
+#ifndef WEFT__VALGRIND
+#  define WEFT__VALGRIND 0
 #endif
 
 /* ---- context-switch backend (switch_x86_64.S, switch_aarch64.S or ctx_ucontext.c) ---- */

@@ -23,8 +23,10 @@
  *
  * Under AddressSanitizer, ASan's SIGSEGV handler is installed before main; ours is installed
  * later, so it runs first and passes other faults to ASan's. This needs ASan's default
- * allow_user_segv_handler=1. Under valgrind, the fault is real (valgrind does not know guard
- * pages, the kernel does) and valgrind delivers it to this handler like any other.
+ * allow_user_segv_handler=1 (with allow_user_segv_handler=0 ASan ignores our sigaction and
+ * reports the overflow itself, as a plain stack-overflow without the task's name).
+ * Under valgrind, stacks get mprotect'd guards (see stack.c), which valgrind follows; it
+ * passes the fault to this handler like any other.
  */
 #include "coro_impl.h"
 

@@ -11,7 +11,8 @@
  *     near 32k with an mprotect'd guard page, which splits each mapping in two. Default-size
  *     stacks are therefore carved from chunks of WEFT__CHUNK_SLOTS stacks per mmap, and the
  *     guard pages are made with MADV_GUARD_INSTALL (Linux >= 6.13), which guards pages
- *     without splitting the mapping: a million stacks take ~16k mappings.
+ *     without splitting the mapping: a million stacks take at most ~16k mappings (the kernel
+ *     usually merges adjacent chunks, leaving a few dozen).
  *     On older kernels the guards fall back to mprotect(PROT_NONE), and every stack costs two
  *     mappings again: about 32k guarded stacks under the default vm.max_map_count (raise it,
  *     e.g. sysctl vm.max_map_count=2000000, for more). The pool then returns -ENOMEM when the
@@ -109,7 +110,9 @@ struct weft__stack_pool {
     size_t page;
     size_t default_usable;
     /* Chunks with at least one free slot, the one freed into last at the front: its last
-     * freed slot is the warmest stack of the pool. */
+     * freed slot is the warmest stack of the pool, and the next one handed out. Beyond that
+     * first stack the order is LIFO per chunk rather than across chunks, which is as warm
+     * in practice and keeps the bookkeeping to a few bytes per chunk. */
     struct weft__link avail;
     /* Free odd-size stacks (one-slot chunks), most recently freed first. */
     struct weft__link solo_free;
@@ -147,21 +150,33 @@ int weft__guard_uses_mprotect(void)
     return atomic_load_explicit(&weft__guard_mprotect, memory_order_relaxed);
 }
 
+static int weft__guard_madvise_allowed(void)
+{
+#if defined(WEFT_CORO_GUARD_MPROTECT)
+    return 0; /* test knob: behave as on a kernel older than 6.13 */
+#elif WEFT__VALGRIND
+    /* valgrind does not know guard regions: it takes the page for ordinary memory, reads it
+     * when it walks a stack (to print the backtrace of a fatal signal) and dies of the fault.
+     * It does follow mprotect. */
+    return !RUNNING_ON_VALGRIND;
+#else
+    return 1;
+#endif
+}
+
 int weft__guard_install(void *addr, size_t len)
 {
-#ifndef WEFT_CORO_GUARD_MPROTECT /* test knob: behave as on a kernel older than 6.13 */
     if (!atomic_load_explicit(&weft__guard_mprotect, memory_order_relaxed)) {
-        if (madvise(addr, len, MADV_GUARD_INSTALL) == 0)
-            return 0;
-        /* EINVAL: a kernel without guard regions (or a mapping type they do not support).
-         * Anything else (ENOMEM, EINTR...) is a real failure. */
-        if (errno != EINVAL)
-            return -errno;
+        if (weft__guard_madvise_allowed()) {
+            if (madvise(addr, len, MADV_GUARD_INSTALL) == 0)
+                return 0;
+            /* EINVAL: a kernel without guard regions (or a mapping they do not support).
+             * Anything else (ENOMEM, EINTR...) is a real failure. */
+            if (errno != EINVAL)
+                return -errno;
+        }
         atomic_store_explicit(&weft__guard_mprotect, 1, memory_order_relaxed);
     }
-#else
-    atomic_store_explicit(&weft__guard_mprotect, 1, memory_order_relaxed);
-#endif
     return mprotect(addr, len, PROT_NONE) == 0 ? 0 : -errno;
 }
 

@@ -138,7 +138,7 @@ weft__ctx_prepare:
         stp     xzr, xzr, [x0, #32]
         stp     xzr, xzr, [x0, #48]
         stp     xzr, xzr, [x0, #64]
-        adr     x9, weft__ctx_trampoline
+        adr     x9, .Ltrampoline_entry
         stp     xzr, x9, [x0, #80]      /* x29 = 0, x30 = trampoline */
         stp     xzr, xzr, [x0, #96]
         stp     xzr, xzr, [x0, #112]
@@ -151,12 +151,17 @@ weft__ctx_prepare:
         .size   weft__ctx_prepare, .-weft__ctx_prepare
 
 /* First code of every new context: fn(arg), with sp 16-byte aligned. The bottom frame of
- * every coroutine stack; `.cfi_undefined x30` says it has no caller, so unwinders stop. */
+ * every coroutine stack; `.cfi_undefined x30` says it has no caller, so unwinders stop.
+ * The frame made by weft__ctx_prepare "returns" to .Ltrampoline_entry, one instruction in:
+ * an unwinder looks up a return address minus one, and that must still be inside this
+ * function and its CFI, not in the function before it. */
         .p2align 4
         .type   weft__ctx_trampoline, %function
 weft__ctx_trampoline:
         .cfi_startproc
         .cfi_undefined x30
+        nop
+.Ltrampoline_entry:
         mov     x0, x20
         blr     x19
         /* fn must end with weft__coro_switch_final and never come back here. */

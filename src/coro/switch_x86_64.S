@@ -4,7 +4,7 @@
  * call (rbx, rbp, r12-r15, the MXCSR and the x87 control word) is pushed on the context's own
  * stack, in this order from the top:
  *
- *      sp+56  return address     (into weft__coro_switch, or weft__ctx_trampoline the first time)
+ *      sp+56  return address     (into weft__coro_switch; the trampoline the first time)
  *      sp+48  rbp
  *      sp+40  rbx
  *      sp+32  r12
@@ -120,7 +120,7 @@ weft__ctx_prepare:
         movq    %rdx, 32(%rax)          /* r12 = arg */
         movq    %rsi, 40(%rax)          /* rbx = fn */
         movq    $0, 48(%rax)            /* rbp = 0 ends frame-pointer chains (perf, gdb) */
-        leaq    weft__ctx_trampoline(%rip), %rcx
+        leaq    .Ltrampoline_entry(%rip), %rcx
         movq    %rcx, 56(%rax)
         ret
         .cfi_endproc
@@ -128,12 +128,17 @@ weft__ctx_prepare:
 
 /* First code of every new context: fn(arg). The bottom frame of every coroutine stack.
  * `.cfi_undefined %rip` says it has no caller, so debuggers and unwinders stop here instead
- * of reading whatever lies above the stack's top. */
+ * of reading whatever lies above the stack's top.
+ * The frame made by weft__ctx_prepare "returns" to .Ltrampoline_entry, one byte in: an
+ * unwinder looks up a return address minus one (the call instruction), and that byte must
+ * still be inside this function and its CFI, not in the function before it. */
         .p2align 4
         .type   weft__ctx_trampoline, @function
 weft__ctx_trampoline:
         .cfi_startproc
         .cfi_undefined %rip
+        nop
+.Ltrampoline_entry:
         movq    %r12, %rdi
         call    *%rbx
         /* fn must end with weft__coro_switch_final and never come back here. */

@@ -2,7 +2,6 @@
  * requests, uncancel and the count, shields (future and scope). */
 #include "wt.h"
 
-static weft_loop_t *L(void) { return weft_get_running_loop(); }
 static double now(void) { return weft_loop_time(weft_get_running_loop()); }
 
 static void cancel_cb(void *arg) { ASSERT_EQ_INT(weft_cancel(arg, NULL), 1); }
@@ -340,9 +339,9 @@ TEST(cancel_in_gather) {
         ASSERT_EQ_INT(weft_future_cancelled(kids[i]), 1);
         weft_unref(kids[i]);
     }
-    /* The gather returned only once every child was done, clean-up included (asyncio's
-     * gather passes the cancellation on and then waits, like an await of a cancelled task). */
-    WT_ASSERT_LOG(WEFT_ECANCELED, 1000, 101, 200, WEFT_ECANCELED);
+    /* asyncio's gather (without return_exceptions) completes with the first child that ends
+     * cancelled: the caller resumes at 1 s while the other child's 2 s clean-up goes on. */
+    WT_ASSERT_LOG(WEFT_ECANCELED, 1000, 101, WEFT_ECANCELED, 200);
     weft_unref(t);
     WT_CLOSE_LOOP(loop);
 }
@@ -387,6 +386,9 @@ TEST(cancel_in_wait) {
     ASSERT_EQ_DBL(weft_loop_time(loop), 1.0);
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ_INT(weft_future_done(kids[i]), 0);
+        ASSERT_EQ_INT(weft_task_cancelling(kids[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
         ASSERT_OK(weft_loop_run_until_complete(loop, kids[i], NULL));
         weft_unref(kids[i]);
     }
@@ -580,6 +582,115 @@ TEST(shield_scope_await) {
     WT_CLOSE_LOOP(loop);
 }
 
+/* The awaiter's cancel message is passed on with the cancellation. */
+TEST(cancel_message_passed_on) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_future_t *f;
+    weft_task_t *t;
+    ASSERT_OK(weft_loop_create_future(loop, &f));
+    t = wt_spawn(loop, await_arg, f, NULL);
+    ASSERT_OK(weft_call_later(loop, 1.0, cancel_msg_cb, t, NULL));
+    ASSERT_EQ_INT(weft_loop_run_until_complete(loop, t, NULL), WEFT_ECANCELED);
+    ASSERT_EQ_INT(weft_future_cancelled(f), 1);
+    ASSERT_EQ_STR(weft_future_error_message(f), "go away");
+    ASSERT_EQ_STR(weft_future_error_message(t), "go away");
+    weft_unref(t);
+    weft_unref(f);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* A future the task awaits is cancelled by someone else: the await returns -ECANCELED, but
+ * the task itself is not cancelled and goes on. */
+static int await_cancelled_future(void *arg, void **res) {
+    ASSERT_EQ_INT(weft_await(arg, NULL), WEFT_ECANCELED);
+    ASSERT_EQ_INT(weft_task_cancelling(weft_current_task()), 0);
+    ASSERT_OK(weft_sleep(1.0));
+    *res = (void *)4;
+    return 0;
+}
+
+static void cancel_future_cb(void *arg) { ASSERT_EQ_INT(weft_cancel(arg, NULL), 1); }
+
+TEST(awaited_future_cancelled_by_other) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_future_t *f;
+    weft_task_t *t;
+    void *v = NULL;
+    ASSERT_OK(weft_loop_create_future(loop, &f));
+    t = wt_spawn(loop, await_cancelled_future, f, NULL);
+    ASSERT_OK(weft_call_later(loop, 1.0, cancel_future_cb, f, NULL));
+    ASSERT_OK(weft_loop_run_until_complete(loop, t, &v));
+    ASSERT_EQ_PTR(v, (void *)4);
+    ASSERT_EQ_DBL(weft_loop_time(loop), 2.0);
+    weft_unref(t);
+    weft_unref(f);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* A cancelled task released without anyone looking: cancellation is not an error to report. */
+TEST(cancelled_task_no_report) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_task_t *t = wt_spawn(loop, sleep_long, NULL, NULL);
+    char *err;
+    cancel_at(loop, t, 1.0);
+    ASSERT_OK(weft_call_later(loop, 2.0, wt_stop_cb, loop, NULL));
+    wt_capture_begin();
+    ASSERT_OK(weft_loop_run_forever(loop));
+    ASSERT_EQ_INT(weft_future_cancelled(t), 1);
+    weft_unref(t);
+    err = wt_capture_end();
+    ASSERT_NOT_CONTAINS(err, "never retrieved");
+    free(err);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* The inner future of a shield fails after the outer was cancelled: asyncio marks the inner
+ * error retrieved (nobody can see it through the outer any more), so no report. */
+static void fail_inner_cb(void *arg) { ASSERT_OK(weft_future_set_error(arg, WEFT_EIO, "late")); }
+
+TEST(shield_inner_error_after_outer_cancelled) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_future_t *in, *out;
+    char *err;
+    ASSERT_OK(weft_loop_create_future(loop, &in));
+    ASSERT_OK(weft_shield(in, &out));
+    ASSERT_EQ_INT(weft_cancel(out, NULL), 1);
+    ASSERT_OK(weft_call_later(loop, 1.0, fail_inner_cb, in, NULL));
+    ASSERT_OK(weft_call_later(loop, 2.0, wt_stop_cb, loop, NULL));
+    wt_capture_begin();
+    ASSERT_OK(weft_loop_run_forever(loop));
+    weft_unref(out);
+    weft_unref(in);
+    err = wt_capture_end();
+    ASSERT_NOT_CONTAINS(err, "never retrieved");
+    free(err);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* weft_loop_stop() from a task: run_forever returns with the task suspended; it resumes on the
+ * next run. */
+static int stopper(void *arg, void **res) {
+    wt_log(1);
+    weft_loop_stop(weft_get_running_loop());
+    ASSERT_OK(weft_sleep(0));
+    wt_log(2);
+    ASSERT_OK(weft_sleep(1.0));
+    wt_log(3);
+    return 0;
+}
+
+TEST(stop_from_task) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_task_t *t = wt_spawn(loop, stopper, NULL, NULL);
+    ASSERT_OK(weft_loop_run_forever(loop));
+    WT_ASSERT_LOG(1);
+    ASSERT_EQ_INT(weft_future_done(t), 0);
+    ASSERT_OK(weft_loop_run_until_complete(loop, t, NULL));
+    WT_ASSERT_LOG(1, 2, 3);
+    weft_unref(t);
+    WT_CLOSE_LOOP(loop);
+}
+
 const wt_test_t wt_tests[] = {
     T(cancel_before_first_run),
     T(cancel_after_done),
@@ -606,5 +717,10 @@ const wt_test_t wt_tests[] = {
     T(shield_scope_cancel_arrives_inside),
     T(shield_scope_nested),
     T(shield_scope_await),
+    T(cancel_message_passed_on),
+    T(awaited_future_cancelled_by_other),
+    T(cancelled_task_no_report),
+    T(shield_inner_error_after_outer_cancelled),
+    T(stop_from_task),
     WT_END,
 };

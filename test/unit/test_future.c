@@ -435,6 +435,22 @@ TEST(future_error_retrieved_no_report) {
     WT_CLOSE_LOOP(loop);
 }
 
+/* Once the future is done its callbacks are already scheduled: removing one then finds nothing
+ * (asyncio clears the list at completion) and the callback still runs. */
+TEST(remove_done_callback_after_completion) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_future_t *f;
+    ASSERT_OK(weft_loop_create_future(loop, &f));
+    ASSERT_OK(weft_future_add_done_callback(f, order_cb, (void *)1));
+    ASSERT_OK(weft_future_set_result(f, NULL));
+    ASSERT_EQ_INT(weft_future_remove_done_callback(f, order_cb, (void *)1), 0);
+    ASSERT_OK(weft_call_soon(loop, wt_stop_cb, loop, NULL));
+    ASSERT_OK(weft_loop_run_forever(loop));
+    WT_ASSERT_LOG(1);
+    weft_unref(f);
+    WT_CLOSE_LOOP(loop);
+}
+
 const wt_test_t wt_tests[] = {
     T(future_set_result),
     T(future_set_twice),
@@ -457,5 +473,6 @@ const wt_test_t wt_tests[] = {
     T(await_many_waiters),
     T(future_error_never_retrieved_report),
     T(future_error_retrieved_no_report),
+    T(remove_done_callback_after_completion),
     WT_END,
 };

@@ -497,6 +497,105 @@ static int as_completed_early_free(void *arg, void **res) {
 
 TEST(as_completed_early_free) { run_body(as_completed_early_free, NULL); }
 
+/* Errors that arrive after gather returned the first one are handled by gather too (asyncio
+ * marks them retrieved): releasing the children reports nothing. */
+static int gather_later_errors(void *arg, void **res) {
+    static const intptr_t ms[] = {1001, 2001};
+    weft_task_t *t[2];
+    spawn_n(t, ms, 2);
+    ASSERT_EQ_INT(weft_gather(t, 2, NULL), WEFT_EIO);
+    ASSERT_OK(weft_sleep(5.0));
+    ASSERT_EQ_INT(weft_future_done(t[1]), 1);
+    unref_n(t, 2);
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(gather_later_errors_not_reported) {
+    char *err;
+    wt_capture_begin();
+    run_body(gather_later_errors, NULL);
+    err = wt_capture_end();
+    ASSERT_NOT_CONTAINS(err, "never retrieved");
+    free(err);
+}
+
+/* The same future twice: both positions get its value (asyncio dedups, and fills both). */
+static int gather_duplicates(void *arg, void **res) {
+    static const intptr_t ms[] = {1000, 2000};
+    weft_task_t *t[2];
+    weft_future_t *fs[4];
+    void *results[4] = {0};
+    int codes[4] = {1, 1, 1, 1};
+    spawn_n(t, ms, 2);
+    fs[0] = t[0];
+    fs[1] = t[1];
+    fs[2] = t[0];
+    fs[3] = t[1];
+    ASSERT_OK(weft_gather(fs, 4, results));
+    ASSERT_EQ_PTR(results[0], (void *)1000);
+    ASSERT_EQ_PTR(results[1], (void *)2000);
+    ASSERT_EQ_PTR(results[2], (void *)1000);
+    ASSERT_EQ_PTR(results[3], (void *)2000);
+    ASSERT_OK(weft_gather_all(fs, 4, results, codes));
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ_INT(codes[i], 0);
+    unref_n(t, 2);
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(gather_duplicates) { run_body(gather_duplicates, NULL); }
+
+static int as_completed_empty(void *arg, void **res) {
+    weft_as_completed_t *ac;
+    weft_future_t *f = NULL;
+    ASSERT_OK(weft_as_completed_new(&ac, NULL, 0, WEFT_NEVER));
+    ASSERT_EQ_INT(weft_as_completed_next(ac, &f), 0);
+    weft_as_completed_free(ac);
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(as_completed_empty) { run_body(as_completed_empty, NULL); }
+
+/* return-exceptions mode, caller cancelled: every child is cancelled and waited for (the
+ * clean-up included), then -ECANCELED. */
+static int slow_cleanup(void *arg, void **res) {
+    int rc = weft_sleep(10.0);
+    weft_shield_begin();
+    ASSERT_OK(weft_sleep(2.0));
+    weft_shield_end();
+    wt_log(7);
+    return rc;
+}
+
+static int gather_all_caller(void *arg, void **res) {
+    weft_task_t **t = arg;
+    int codes[2];
+    t[0] = wt_spawn(NULL, child, (void *)5000, NULL);
+    t[1] = wt_spawn(NULL, slow_cleanup, NULL, NULL);
+    int rc = weft_gather_all(t, 2, NULL, codes);
+    wt_log(rc);
+    wt_log((int)(now() * 1000));
+    return rc;
+}
+
+TEST(gather_all_cancel_caller) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_task_t *kids[2];
+    weft_task_t *t = wt_spawn(loop, gather_all_caller, kids, NULL);
+    ASSERT_OK(weft_call_later(loop, 1.0, cancel_cb, t, NULL));
+    ASSERT_EQ_INT(weft_loop_run_until_complete(loop, t, NULL), WEFT_ECANCELED);
+    WT_ASSERT_LOG(WEFT_ECANCELED, 7, WEFT_ECANCELED, 3000);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ_INT(weft_future_cancelled(kids[i]), 1);
+        weft_unref(kids[i]);
+    }
+    weft_unref(t);
+    WT_CLOSE_LOOP(loop);
+}
+
 const wt_test_t wt_tests[] = {
     T(gather_order),
     T(gather_first_error),
@@ -519,5 +618,9 @@ const wt_test_t wt_tests[] = {
     T(as_completed_timeout),
     T(as_completed_done_already),
     T(as_completed_early_free),
+    T(gather_later_errors_not_reported),
+    T(gather_duplicates),
+    T(as_completed_empty),
+    T(gather_all_cancel_caller),
     WT_END,
 };

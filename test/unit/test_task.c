@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static weft_loop_t *L(void) { return weft_get_running_loop(); }
 
@@ -189,6 +190,10 @@ TEST(current_task) {
     WT_CLOSE_LOOP(loop);
 }
 
+static int sleep_ms(void *arg, void **res) {
+    return weft_sleep((double)(intptr_t)arg / 1000.0);
+}
+
 static int all_tasks_body(void *arg, void **res) {
     weft_task_t *list[8];
     weft_task_t **kids = arg;
@@ -212,7 +217,7 @@ TEST(all_tasks) {
     weft_task_t *kids[3], *t;
     ASSERT_EQ_INT(weft_all_tasks(loop, NULL, 0), 0);
     for (int i = 0; i < 3; i++)
-        kids[i] = wt_spawn(loop, sleep_then_log, (void *)(intptr_t)i, NULL);
+        kids[i] = wt_spawn(loop, sleep_ms, (void *)(intptr_t)(1000 * (i + 1)), NULL);
     t = wt_spawn(loop, all_tasks_body, kids, NULL);
     ASSERT_OK(weft_loop_run_until_complete(loop, t, NULL));
     for (int i = 0; i < 3; i++) {
@@ -598,8 +603,12 @@ TEST(stacks_counted) {
 
 /* ---- stack overflow ------------------------------------------------------------------------ */
 
+static volatile int recursion_limit; /* 0: none; volatile, so the recursion is not elided */
+
 __attribute__((noinline)) static int recurse(int n) {
     volatile char pad[512];
+    if (recursion_limit && n > recursion_limit)
+        return 0;
     pad[0] = (char)n;
     pad[511] = (char)n;
     return recurse(n + 1) + pad[0] + pad[511];
@@ -720,6 +729,86 @@ TEST(run_inside_loop_refused) {
     ASSERT_LT_INT(nested_run_rc, 0);
 }
 
+/* sleep(WEFT_NEVER) sleeps until cancelled; on the virtual clock with nothing else to do the
+ * loop reports the deadlock instead of jumping to infinity and waking the sleeper. */
+static int sleep_never(void *arg, void **res) {
+    int rc = weft_sleep(WEFT_NEVER);
+    wt_log(rc);
+    return rc;
+}
+
+static void cancel_cb(void *arg) { weft_cancel(arg, NULL); }
+
+TEST(sleep_never) {
+    weft_loop_t *loop = wt_loop_virtual();
+    weft_task_t *t = wt_spawn(loop, sleep_never, NULL, NULL);
+    weft_task_t *u = wt_spawn(loop, sleep_never, NULL, NULL);
+    /* Cancelled at 5 s: the sleep ends then. */
+    ASSERT_OK(weft_call_later(loop, 5.0, cancel_cb, u, NULL));
+    ASSERT_EQ_INT(weft_loop_run_until_complete(loop, u, NULL), WEFT_ECANCELED);
+    ASSERT_EQ_DBL(weft_loop_time(loop), 5.0);
+    /* Alone: it can never wake. */
+    ASSERT_EQ_INT(weft_loop_run_until_complete(loop, t, NULL), WEFT_EDEADLK);
+    ASSERT_EQ_INT(weft_future_done(t), 0);
+    ASSERT(isfinite(weft_loop_time(loop)));
+    ASSERT_EQ_INT(weft_cancel(t, NULL), 1);
+    ASSERT_EQ_INT(weft_loop_run_until_complete(loop, t, NULL), WEFT_ECANCELED);
+    WT_ASSERT_LOG(WEFT_ECANCELED, WEFT_ECANCELED);
+    weft_unref(t);
+    weft_unref(u);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* A task awaiting itself would wait forever: refused (asyncio raises RuntimeError). */
+static int await_self(void *arg, void **res) {
+    int rc = weft_await(weft_current_task(), NULL);
+    ASSERT_LT_INT(rc, 0);
+    ASSERT_NE_INT(rc, WEFT_ECANCELED);
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(await_self_refused) {
+    weft_loop_t *loop = wt_loop_virtual();
+    void *v = NULL;
+    ASSERT_OK(wt_run_task(loop, await_self, NULL, &v));
+    ASSERT_EQ_PTR(v, (void *)1);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* A task that never received an error: the message is "" (never NULL). */
+static int fresh_message(void *arg, void **res) {
+    ASSERT_NOT_NULL(weft_error_message());
+    ASSERT_EQ_STR(weft_error_message(), "");
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(error_message_never_null) {
+    weft_loop_t *loop = wt_loop_virtual();
+    void *v = NULL;
+    ASSERT_OK(wt_run_task(loop, fresh_message, NULL, &v));
+    ASSERT_EQ_PTR(v, (void *)1);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* main's message survives the shutdown, even when a leftover task fails with its own. */
+static int run_main_fails_with_leftover(void *arg, void **res) {
+    ASSERT_OK(weft_create_task(NULL, leftover_fails, NULL, NULL));
+    ASSERT_OK(weft_sleep(0.001));
+    return weft_fail(WEFT_EPROTO, "main failed first");
+}
+
+TEST(run_error_message_with_leftovers) {
+    char *err;
+    wt_capture_begin();
+    ASSERT_EQ_INT(weft_run(run_main_fails_with_leftover, NULL, NULL), WEFT_EPROTO);
+    err = wt_capture_end();
+    ASSERT_EQ_STR(weft_error_message(), "main failed first");
+    ASSERT_CONTAINS(err, "failed during shutdown");
+    free(err);
+}
+
 const wt_test_t wt_tests[] = {
     T(task_runs_later),
     T(task_result_default_null),
@@ -753,5 +842,9 @@ const wt_test_t wt_tests[] = {
     T(run_error_message),
     T(run_cancels_leftover_tasks),
     T(run_inside_loop_refused),
+    T(sleep_never),
+    T(await_self_refused),
+    T(error_message_never_null),
+    T(run_error_message_with_leftovers),
     WT_END,
 };

@@ -517,6 +517,74 @@ TEST(timeout_real_clock) {
     WT_CLOSE_LOOP(loop);
 }
 
+/* wait_for with a timeout of 0 (or less) on something pending: cancelled, -ETIMEDOUT. */
+static int wait_for_zero(void *arg, void **res) {
+    weft_future_t *f;
+    weft_task_t *t = wt_spawn(NULL, sleep_arg_ms, (void *)1000, NULL);
+    ASSERT_OK(weft_create_future(&f));
+    ASSERT_EQ_INT(weft_wait_for(f, 0.0, NULL), WEFT_ETIMEDOUT);
+    ASSERT_EQ_INT(weft_future_cancelled(f), 1);
+    ASSERT_EQ_INT(weft_wait_for(t, -1.0, NULL), WEFT_ETIMEDOUT);
+    ASSERT_EQ_INT(weft_future_cancelled(t), 1);
+    ASSERT_EQ_DBL(now(), 0.0);
+    weft_unref(f);
+    weft_unref(t);
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(wait_for_zero_timeout) { run_body(wait_for_zero, NULL); }
+
+/* A future cancelled by someone else during wait_for: -ECANCELED, not a timeout. */
+static void cancel_fut_cb(void *arg) { ASSERT_EQ_INT(weft_cancel(arg, NULL), 1); }
+
+static int wait_for_cancelled_future(void *arg, void **res) {
+    weft_future_t *f;
+    ASSERT_OK(weft_create_future(&f));
+    ASSERT_OK(weft_call_later(L(), 1.0, cancel_fut_cb, f, NULL));
+    ASSERT_EQ_INT(weft_wait_for(f, 5.0, NULL), WEFT_ECANCELED);
+    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_INT(weft_task_cancelling(me()), 0);
+    ASSERT_OK(weft_sleep(10.0)); /* no stray timeout */
+    weft_unref(f);
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(wait_for_future_cancelled_by_other) { run_body(wait_for_cancelled_future, NULL); }
+
+/* Rescheduled to a time already past: expires at the next iteration. */
+static int reschedule_past(void *arg, void **res) {
+    weft_timeout_t to;
+    ASSERT_OK(weft_sleep(2.0));
+    ASSERT_OK(weft_timeout_begin(&to, 10.0));
+    ASSERT_OK(weft_timeout_reschedule(&to, 1.0));
+    ASSERT_EQ_INT(weft_timeout_end(&to, weft_sleep(5.0)), WEFT_ETIMEDOUT);
+    ASSERT_EQ_DBL(now(), 2.0);
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(timeout_reschedule_past) { run_body(reschedule_past, NULL); }
+
+/* Scopes end innermost first; ending the outer one first is refused. */
+static int wrong_order(void *arg, void **res) {
+    weft_timeout_t outer, inner;
+    ASSERT_OK(weft_timeout_begin(&outer, 5.0));
+    ASSERT_OK(weft_timeout_begin(&inner, 6.0));
+    wt_capture_begin();
+    int rc = weft_timeout_end(&outer, 0);
+    free(wt_capture_end());
+    ASSERT_LT_INT(rc, 0);
+    ASSERT_OK(weft_timeout_end(&inner, 0));
+    ASSERT_OK(weft_timeout_end(&outer, 0));
+    ASSERT_OK(weft_sleep(10.0));
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(timeout_end_wrong_order) { run_body(wrong_order, NULL); }
+
 const wt_test_t wt_tests[] = {
     T(timeout_expires),
     T(timeout_no_expiry),
@@ -543,5 +611,9 @@ const wt_test_t wt_tests[] = {
     T(wait_for_never),
     T(wait_for_inside_expiring_scope),
     T(timeout_real_clock),
+    T(wait_for_zero_timeout),
+    T(wait_for_future_cancelled_by_other),
+    T(timeout_reschedule_past),
+    T(timeout_end_wrong_order),
     WT_END,
 };

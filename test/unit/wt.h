@@ -199,4 +199,15 @@ long wt_max_rss_kib(void);
 #define WT_SANITIZED 0
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define WT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WT_TSAN 1
+#endif
+#endif
+#ifndef WT_TSAN
+#define WT_TSAN 0
+#endif
+
 #endif
