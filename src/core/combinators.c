@@ -10,15 +10,18 @@
 
 typedef struct gather gather_t;
 
+/* One per child, registered on the child while it is pending. The gather holds a reference
+ * to the child only as long as that: a child that completed is dropped there and then, while
+ * it is still in cache, so a gather of a million tasks makes no extra pass over them. */
 typedef struct gather_waiter {
     weft__waiter_t waiter;
     gather_t *g;
+    weft_future_t *child;        /* NULL once it has completed */
 } gather_waiter_t;
 
 struct gather {
     struct weft_future fut;          /* first: a gather is a future */
     size_t n, remaining;
-    weft_future_t **children;
     void **results;                  /* the future's value; may point at a caller's array */
     void **own_results;
     int *codes;                      /* return-exceptions mode */
@@ -32,10 +35,7 @@ static char *copy_msg(weft_future_t *f) {
     return m ? weft__strdup(m) : NULL;
 }
 
-static void gather_child_done(weft__waiter_t *w, weft_future_t *child) {
-    gather_waiter_t *gw = weft__container_of(w, gather_waiter_t, waiter);
-    gather_t *g = gw->g;
-    size_t i = (size_t)(gw - g->waiters);
+static void gather_record(gather_t *g, size_t i, weft_future_t *child) {
     weft_future_t *outer = &g->fut;
     g->remaining--;
     if (child->state == WEFT__ERROR)
@@ -63,6 +63,17 @@ static void gather_child_done(weft__waiter_t *w, weft_future_t *child) {
     }
 }
 
+static void gather_child_done(weft__waiter_t *w, weft_future_t *child) {
+    gather_waiter_t *gw = weft__container_of(w, gather_waiter_t, waiter);
+    gather_t *g = gw->g;
+    gw->child = NULL;
+    /* Recording may complete the gather and so release it: keep it for the unref below. */
+    weft__ref(&g->fut);
+    gather_record(g, (size_t)(gw - g->waiters), child);
+    weft__unref(child);
+    weft__unref(&g->fut);
+}
+
 static int gather_new(weft_loop_t *loop, weft_future_t *const *fs, size_t n, int flags,
                       void **user_results, weft_future_t **out) {
     gather_t *g;
@@ -78,16 +89,13 @@ static int gather_new(weft_loop_t *loop, weft_future_t *const *fs, size_t n, int
         return WEFT_ENOMEM;
     g->n = g->remaining = n;
     g->flags = flags;
-    g->children = malloc((n ? n : 1) * sizeof *g->children);
     g->waiters = malloc((n ? n : 1) * sizeof *g->waiters);
     g->codes = flags & WEFT_GATHER_RETURN_EXCEPTIONS ? calloc(n ? n : 1, sizeof *g->codes) : NULL;
     if (user_results)
         g->results = user_results;
     else
         g->results = g->own_results = calloc(n ? n : 1, sizeof *g->results);
-    if (!g->children || !g->waiters || !g->results ||
-        (flags & WEFT_GATHER_RETURN_EXCEPTIONS && !g->codes)) {
-        free(g->children);
+    if (!g->waiters || !g->results || (flags & WEFT_GATHER_RETURN_EXCEPTIONS && !g->codes)) {
         free(g->waiters);
         free(g->codes);
         free(g->own_results);
@@ -95,17 +103,18 @@ static int gather_new(weft_loop_t *loop, weft_future_t *const *fs, size_t n, int
         return WEFT_ENOMEM;
     }
     weft__future_init(&g->fut, loop, WEFT__GATHER);
-    for (size_t i = 0; i < n; i++) {
-        g->children[i] = weft_ref(fs[i]);
-        g->waiters[i].waiter.fire = gather_child_done;
-        g->waiters[i].g = g;
-    }
     /* Children already done are counted now, in argument order. */
     for (size_t i = 0; i < n; i++) {
-        if (fs[i]->state == WEFT__PENDING)
-            weft__waiter_add(fs[i], &g->waiters[i].waiter);
-        else
-            gather_child_done(&g->waiters[i].waiter, fs[i]);
+        gather_waiter_t *gw = &g->waiters[i];
+        gw->waiter.fire = gather_child_done;
+        gw->g = g;
+        if (fs[i]->state == WEFT__PENDING) {
+            gw->child = weft__ref(fs[i]);
+            weft__waiter_add(fs[i], &gw->waiter);
+        } else {
+            gw->child = NULL;
+            gather_record(g, i, fs[i]);
+        }
     }
     if (n == 0)
         weft__future_complete(&g->fut, WEFT__RESULT, 0, g->results, NULL);
@@ -126,7 +135,7 @@ int weft__gather_cancel(weft_future_t *f, const char *msg) {
     gather_t *g = (gather_t *)f;
     int any = 0;
     for (size_t i = 0; i < g->n; i++)
-        if (weft_cancel(g->children[i], msg) > 0)
+        if (g->waiters[i].child && weft_cancel(g->waiters[i].child, msg) > 0)
             any = 1;
     if (any)
         g->cancel_requested = true;
@@ -136,16 +145,16 @@ int weft__gather_cancel(weft_future_t *f, const char *msg) {
 void weft__gather_destroy(weft_future_t *f) {
     gather_t *g = (gather_t *)f;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->children[i]->state == WEFT__PENDING) {
-            weft__waiter_remove(g->children[i], &g->waiters[i].waiter);
+        weft_future_t *child = g->waiters[i].child;
+        if (child) {
+            weft__waiter_remove(child, &g->waiters[i].waiter);
             /* asyncio's gather retrieves the errors of children that fail after it is done;
              * a child it stops watching is still its responsibility. */
-            g->children[i]->retrieved = 1;
+            child->retrieved = 1;
+            weft__unref(child);
         }
-        weft_unref(g->children[i]);
     }
     f->loop->nfutures--;
-    free(g->children);
     free(g->waiters);
     free(g->codes);
     free(g->own_results);
@@ -169,7 +178,7 @@ static int gather_and_wait(weft_future_t *const *fs, size_t n, void **results, i
         memcpy(codes, ((gather_t *)g)->codes, n * sizeof *codes);
     /* Children still running after a first error must not write into the caller's array. */
     ((gather_t *)g)->results = NULL;
-    weft_unref(g);
+    weft__unref(g);
     return rc;
 }
 
@@ -204,14 +213,14 @@ int weft_shield(weft_future_t *inner, weft_future_t **outer) {
     if (!inner || !outer)
         return WEFT_EINVAL;
     if (inner->state != WEFT__PENDING) { /* asyncio returns the inner future itself */
-        *outer = weft_ref(inner);
+        *outer = weft__ref(inner);
         return 0;
     }
     s = malloc(sizeof *s);
     if (!s)
         return WEFT_ENOMEM;
     weft__future_init(&s->fut, inner->loop, WEFT__SHIELD);
-    s->inner = weft_ref(inner);
+    s->inner = weft__ref(inner);
     s->waiter.fire = shield_inner_done;
     weft__waiter_add(inner, &s->waiter);
     *outer = &s->fut;
@@ -222,7 +231,7 @@ void weft__shield_destroy(weft_future_t *f) {
     shield_t *s = (shield_t *)f;
     if (s->inner->state == WEFT__PENDING)
         weft__waiter_remove(s->inner, &s->waiter);
-    weft_unref(s->inner);
+    weft__unref(s->inner);
     f->loop->nfutures--;
     free(s);
 }
@@ -369,7 +378,7 @@ int weft_as_completed_new(weft_as_completed_t **out, weft_future_t *const *fs, s
     ac->n = n;
     ac->deadline = timeout == WEFT_NEVER ? WEFT_NEVER : weft__now(loop) + timeout;
     for (size_t i = 0; i < n; i++) {
-        ac->fs[i] = weft_ref(fs[i]);
+        ac->fs[i] = weft__ref(fs[i]);
         ac->waiters[i].waiter.fire = ac_fire;
         ac->waiters[i].ac = ac;
         if (fs[i]->state == WEFT__PENDING)
@@ -428,7 +437,7 @@ void weft_as_completed_free(weft_as_completed_t *ac) {
     for (size_t i = 0; ac->fs && ac->waiters && i < ac->n; i++) {
         if (ac->fs[i]->state == WEFT__PENDING)
             weft__waiter_remove(ac->fs[i], &ac->waiters[i].waiter);
-        weft_unref(ac->fs[i]);
+        weft__unref(ac->fs[i]);
     }
     free(ac->fs);
     free(ac->waiters);
@@ -465,7 +474,7 @@ static void tg_child_done(weft__waiter_t *w, weft_future_t *f) {
     tg->npending--;
     if (f->state == WEFT__ERROR) {
         f->retrieved = 1;
-        tg->errors[tg->nerrors++] = weft_ref(f);
+        tg->errors[tg->nerrors++] = weft__ref(f);
         if (!tg->aborting) {
             tg_abort(tg);
             /* The parent stops what it is doing (asyncio cancels it too); wait() takes the
@@ -530,7 +539,7 @@ int weft_taskgroup_create_task(weft_taskgroup_t *tg, weft_task_t **task, weft_ta
     tg->children[tg->nchildren++] = c;
     tg->npending++;
     if (task)
-        *task = weft_ref(c->task);
+        *task = weft__ref(c->task);
     return 0;
 }
 
@@ -595,11 +604,11 @@ void weft_taskgroup_free(weft_taskgroup_t *tg) {
         tg_child_t *c = tg->children[i];
         if (c->task->state == WEFT__PENDING)
             weft__waiter_remove(c->task, &c->waiter);
-        weft_unref(c->task);
+        weft__unref(c->task);
         free(c);
     }
     for (size_t i = 0; i < tg->nerrors; i++)
-        weft_unref(tg->errors[i]);
+        weft__unref(tg->errors[i]);
     if (tg->parent_cancel_requested)
         weft_task_uncancel(tg->parent);
     free(tg->children);

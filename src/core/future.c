@@ -19,7 +19,8 @@ typedef struct donecb {
 } donecb_t;
 
 void weft__future_init(weft_future_t *f, weft_loop_t *loop, uint8_t kind) {
-    memset(f, 0, sizeof *f);
+    /* The common part only: tasks set their own fields. */
+    memset(f, 0, offsetof(struct weft_future, fn));
     f->loop = loop;
     f->kind = kind;
     f->refs = 1;
@@ -46,10 +47,7 @@ int weft_create_future(weft_future_t **future) {
     return weft_loop_create_future(weft__tls_loop, future);
 }
 
-weft_future_t *weft_ref(weft_future_t *f) {
-    f->refs++;
-    return f;
-}
+weft_future_t *weft_ref(weft_future_t *f) { return weft__ref(f); }
 
 static void report_unretrieved(weft_future_t *f) {
     if (f->kind == WEFT__TASK)
@@ -91,26 +89,26 @@ void weft__future_destroy(weft_future_t *f) {
 }
 
 void weft_unref(weft_future_t *f) {
-    if (f && --f->refs == 0)
-        weft__future_destroy(f);
+    if (f)
+        weft__unref(f);
 }
 
 static void donecb_run(weft__work_t *w) {
     donecb_t *d = weft__container_of(w, donecb_t, work);
     d->cb(d->future, d->arg);
-    weft_unref(d->future);
+    weft__unref(d->future);
     free(d);
 }
 
 void weft__drop_work(weft__work_t *w) {
     donecb_t *d = weft__container_of(w, donecb_t, work);
-    weft_unref(d->future);
+    weft__unref(d->future);
     free(d);
 }
 
 static void donecb_fire(weft__waiter_t *w, weft_future_t *f) {
     donecb_t *d = weft__container_of(w, donecb_t, waiter);
-    weft_ref(f);
+    weft__ref(f);
     d->work.run = donecb_run;
     weft__schedule(f->loop, &d->work);
 }
@@ -145,13 +143,13 @@ void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *valu
         rev = w;
         w = next;
     }
-    weft_ref(f);
+    weft__ref(f);
     while (rev) {
         weft__waiter_t *next = rev->next;
         rev->fire(rev, f);
         rev = next;
     }
-    weft_unref(f);
+    weft__unref(f);
 }
 
 int weft_future_set_result(weft_future_t *f, void *value) {
@@ -292,7 +290,7 @@ static void await_abort(weft__run_t *run, void *arg) {
     (void)run;
     weft__waiter_remove(aw->future, &aw->waiter);
     while (aw->abort_refs-- > 0)
-        weft_unref(aw->future);
+        weft__unref(aw->future);
 }
 
 int weft_await(weft_future_t *f, void **value) { return weft__await(f, value, 0); }
@@ -310,7 +308,7 @@ int weft__await(weft_future_t *f, void **value, int owned_refs) {
         await_waiter_t aw = {{NULL, await_fire}, t, f, 1 + owned_refs};
         if (weft__cancel_visible(t))
             return WEFT_ECANCELED;
-        weft_ref(f);
+        weft__ref(f);
         weft__waiter_add(f, &aw.waiter);
         t->run->abort_wait = await_abort;
         t->run->abort_arg = &aw;
@@ -324,7 +322,7 @@ int weft__await(weft_future_t *f, void **value, int owned_refs) {
         }
         t->run->abort_wait = NULL;
         weft__waiter_remove(f, &aw.waiter);
-        weft_unref(f);
+        weft__unref(f);
         if (rc == WEFT_ECANCELED || weft__cancel_visible(t))
             return WEFT_ECANCELED;
     }

@@ -175,6 +175,7 @@ struct weft_loop {
     weft_task_t *all_tasks;        /* unfinished tasks */
     double vnow;                   /* virtual clock's time */
     uint64_t timer_seq;
+    uint64_t next_id, end_id;      /* this loop's block of task ids */
     uint64_t iterations;
     unsigned steps_since_poll;
     size_t stack_size;
@@ -201,6 +202,15 @@ static inline void weft__schedule(weft_loop_t *loop, weft__work_t *w) {
 }
 
 /* Futures. */
+static inline weft_future_t *weft__ref(weft_future_t *f) {
+    f->refs++;
+    return f;
+}
+void weft__future_destroy(weft_future_t *f);
+static inline void weft__unref(weft_future_t *f) {
+    if (--f->refs == 0)
+        weft__future_destroy(f);
+}
 void weft__future_init(weft_future_t *f, weft_loop_t *loop, uint8_t kind);
 void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *value, char *msg);
 /* Frees a queued done callback without running it (loop close). */
@@ -211,7 +221,6 @@ void weft__waiter_remove(weft_future_t *f, weft__waiter_t *w);
  * task is abandoned while it waits (its loop closed). */
 int weft__await(weft_future_t *f, void **value, int owned_refs);
 int weft__future_outcome(weft_future_t *f, void **value); /* marks retrieved */
-void weft__future_destroy(weft_future_t *f);
 void weft__gather_destroy(weft_future_t *f);
 int weft__gather_cancel(weft_future_t *f, const char *msg);
 void weft__shield_destroy(weft_future_t *f);

@@ -313,7 +313,7 @@ int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **res
         stop_waiter_t sw = {{NULL, stop_fire}, {NULL, stop_run}, loop, false};
         if ((rc = loop_enter(loop)) < 0)
             return rc;
-        weft_ref(f);
+        weft__ref(f);
         weft__waiter_add(f, &sw.waiter);
         while ((rc = run_once(loop)) == 0 && !loop->stopping)
             ;
@@ -322,13 +322,13 @@ int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **res
             queue_remove(&loop->ready, &sw.work);
         loop_leave(loop);
         if (f->state == WEFT__PENDING) {
-            weft_unref(f);
+            weft__unref(f);
             weft__set_errmsg(rc == WEFT_EDEADLK ? "the future can never complete: nothing is "
                                                   "ready, scheduled or watched"
                                                 : "the loop stopped before the future completed");
             return rc == WEFT_EDEADLK ? rc : WEFT_EINTR;
         }
-        weft_unref(f);
+        weft__unref(f);
     }
     rc = weft__future_outcome(f, result);
     if (rc < 0)
@@ -418,12 +418,12 @@ static void cancel_all_tasks(weft_loop_t *loop) {
         return;
     }
     for (weft_task_t *t = loop->all_tasks; t; t = t->all_next)
-        tasks[i++] = weft_ref(t);
+        tasks[i++] = weft__ref(t);
     for (i = 0; i < n; i++)
         weft_cancel(tasks[i], NULL);
     if (weft_loop_gather(loop, tasks, n, WEFT_GATHER_RETURN_EXCEPTIONS, &g) == 0) {
         weft_loop_run_until_complete(loop, g, NULL);
-        weft_unref(g);
+        weft__unref(g);
     }
     for (i = 0; i < n; i++) {
         weft_task_t *t = tasks[i];
@@ -433,7 +433,7 @@ static void cancel_all_tasks(weft_loop_t *loop) {
                       (unsigned long long)t->id, weft_task_name(t), weft_future_error_message(t),
                       weft_err_name(t->code));
         }
-        weft_unref(t);
+        weft__unref(t);
     }
     free(tasks);
 }
@@ -452,7 +452,7 @@ int weft_run_with(const weft_loop_options_t *opts, weft_task_fn main, void *arg,
         rc = weft_loop_run_until_complete(loop, task, result);
         snprintf(msg, sizeof msg, "%s", rc < 0 ? weft_error_message() : "");
         cancel_all_tasks(loop);
-        weft_unref(task);
+        weft__unref(task);
         weft__set_errmsg(msg);
     }
     weft_loop_close(loop);

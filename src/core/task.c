@@ -10,7 +10,18 @@
 
 #include "internal.h"
 
-static uint64_t next_task_id = 1;
+/* Task ids are unique in the process. Loops take them in blocks, so creating a task costs no
+ * atomic operation. */
+#define TASK_ID_BLOCK 4096
+static uint64_t next_task_id_block = 1;
+
+static uint64_t task_id(weft_loop_t *loop) {
+    if (loop->next_id == loop->end_id) {
+        loop->next_id = __atomic_fetch_add(&next_task_id_block, TASK_ID_BLOCK, __ATOMIC_RELAXED);
+        loop->end_id = loop->next_id + TASK_ID_BLOCK;
+    }
+    return loop->next_id++;
+}
 
 weft_task_t *weft__current(void) {
     weft_loop_t *loop = weft__tls_loop;
@@ -40,7 +51,7 @@ int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn
     t->fn = fn;
     t->arg = arg;
     t->run = NULL;
-    t->id = __atomic_fetch_add(&next_task_id, 1, __ATOMIC_RELAXED);
+    t->id = task_id(loop);
     t->stack_size = (uint32_t)(opts && opts->stack_size ? opts->stack_size : loop->stack_size);
     t->tstate = WEFT__T_NEW;
     t->all_prev = NULL;
@@ -146,7 +157,7 @@ static void task_finish(weft_task_t *t, int rc, void *value, char *failmsg) {
     } else {
         weft__future_complete(t, WEFT__ERROR, rc, NULL, failmsg);
     }
-    weft_unref(t); /* the loop's reference */
+    weft__unref(t); /* the loop's reference */
 }
 
 void weft__task_step(weft__work_t *w) {
