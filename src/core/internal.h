@@ -172,6 +172,7 @@ struct weft_loop {
     weft__stack_pool_t *stacks;
     weft__slab_t objects;          /* tasks and plain futures */
     weft_task_t *current;          /* the running task, or NULL */
+    weft__work_t *batch;           /* the rest of this iteration's work */
     weft_task_t *all_tasks;        /* unfinished tasks */
     double vnow;                   /* virtual clock's time */
     uint64_t timer_seq;
@@ -199,6 +200,22 @@ void weft__loop_unref(weft_loop_t *loop);
 
 static inline void weft__schedule(weft_loop_t *loop, weft__work_t *w) {
     weft__queue_push(&loop->ready, w);
+}
+
+/* With work ready, the kernel is asked for I/O only every this many task steps: often enough
+ * that sockets are not starved, rarely enough that a yield costs no system call. */
+#define WEFT__POLL_EVERY_STEPS 64
+
+static inline bool weft__poll_due(const weft_loop_t *loop) {
+    return loop->poll.nwatched && loop->steps_since_poll >= WEFT__POLL_EVERY_STEPS;
+}
+
+/* Starts an iteration: what is ready now becomes the batch. */
+static inline void weft__iteration_begin(weft_loop_t *loop) {
+    loop->batch = loop->ready.head;
+    loop->steps_since_poll += (unsigned)loop->ready.len;
+    loop->iterations++;
+    weft__queue_init(&loop->ready);
 }
 
 /* Futures. */

@@ -12,13 +12,32 @@
 
 __thread weft_loop_t *weft__tls_loop __attribute__((tls_model("initial-exec")));
 
-/* With work ready, the kernel is asked for I/O only every this many task steps: often enough
- * that sockets are not starved, rarely enough that a yield costs no system call. */
-#define POLL_EVERY_STEPS 64
 
+/* Runs in the SIGSEGV handler: async-signal-safe, so formatted by hand. */
 static void describe_task(void *owner, char *buf, size_t len) {
     weft_task_t *t = owner;
-    snprintf(buf, len, "#%llu '%s'", (unsigned long long)t->id, weft_task_name(t));
+    char digits[24];
+    size_t nd = 0, at = 0;
+    uint64_t id = t->id;
+    const char *name = t->name ? t->name : "Task-";
+    do
+        digits[nd++] = (char)('0' + id % 10);
+    while ((id /= 10) && nd < sizeof digits);
+#define PUT(c) do { if (at + 1 < len) buf[at++] = (c); } while (0)
+    PUT('#');
+    for (size_t i = nd; i > 0; i--)
+        PUT(digits[i - 1]);
+    PUT(' ');
+    PUT('\'');
+    for (const char *p = name; *p; p++)
+        PUT(*p);
+    if (!t->name)
+        for (size_t i = nd; i > 0; i--)
+            PUT(digits[i - 1]);
+    PUT('\'');
+#undef PUT
+    if (len)
+        buf[at] = '\0';
 }
 
 double weft__now(const weft_loop_t *loop) {
@@ -54,7 +73,6 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_options_t *opts) {
         return rc;
     }
     weft__overflow_install(describe_task);
-    weft__coro_init_thread(&loop->ctx);
     *out = loop;
     return 0;
 }
@@ -191,13 +209,12 @@ static void fire_timer(weft_loop_t *loop, struct weft__timer *t) {
 static int run_once(weft_loop_t *loop) {
     struct weft__timer *top = weft__heap_top(&loop->timers);
     weft__work_t *w;
-    size_t n;
 
     if (top && top->when == WEFT_NEVER) /* armed for never: it cannot wake anything */
         top = NULL;
 
     if (loop->ready.head || loop->stopping) {
-        if (loop->poll.nwatched && loop->steps_since_poll >= POLL_EVERY_STEPS) {
+        if (weft__poll_due(loop)) {
             loop->steps_since_poll = 0;
             weft__poll_wait(&loop->poll, 0);
         }
@@ -231,31 +248,32 @@ static int run_once(weft_loop_t *loop) {
         }
     }
 
-    /* Only what is ready now runs in this iteration; what it schedules waits for the next. */
-    w = loop->ready.head;
-    n = loop->ready.len;
-    weft__queue_init(&loop->ready);
-    while (w) {
-        weft__work_t *next = w->next;
+    /* Only what is ready now runs in this iteration; what it schedules waits for the next.
+     * Tasks take items from the batch too (weft__sched_leave), so it is re-read each time. */
+    weft__iteration_begin(loop);
+    while ((w = loop->batch)) {
+        loop->batch = w->next;
         w->run(w);
-        w = next;
     }
-    loop->steps_since_poll += (unsigned)n;
-    loop->iterations++;
     return 0;
 }
 
 static int loop_enter(weft_loop_t *loop) {
+    int rc;
     if (loop->closed)
         return WEFT_ESHUTDOWN;
     if (loop->running || weft__tls_loop)
         return WEFT_EBUSY; /* this loop, or another one on this thread, is running */
+    /* On the thread that runs the loop: it gets the overflow handler's alternate stack. */
+    if ((rc = weft__coro_init_thread(&loop->ctx)) < 0)
+        return rc;
     loop->running = true;
     weft__tls_loop = loop;
     return 0;
 }
 
 static void loop_leave(weft_loop_t *loop) {
+    weft__coro_release(&loop->ctx);
     loop->running = false;
     loop->stopping = false;
     weft__tls_loop = NULL;
