@@ -78,24 +78,82 @@ int weft_create_task(weft_task_t **task, weft_task_fn fn, void *arg,
     return weft_loop_create_task(weft__tls_loop, task, fn, arg, opts);
 }
 
-/* Runs on the task's own stack. */
+static void task_finish(weft_task_t *t, int rc, void *value, char *failmsg);
+
+/* Fills the run state of `t`, which lives at the top of `stack`. */
+static weft__run_t *run_bind(weft_task_t *t, const weft__stack_t *stack) {
+    weft__run_t *run = (weft__run_t *)(((uintptr_t)stack->hi - sizeof *run) & ~(uintptr_t)63);
+    run->stack = *stack;
+    run->task = t;
+    run->scopes = NULL;
+    run->errmsg = NULL;
+    run->failmsg = NULL;
+    run->abort_wait = NULL;
+    run->wake_status = 0;
+    run->shield_depth = 0;
+    run->cancel_level = 0;
+    t->run = run;
+    return run;
+}
+
+/* The task a finishing task can hand its stack to: the next item of this iteration, if it is
+ * a task that has not started, wants a stack of the same size and was not cancelled. */
+static weft_task_t *next_fresh_task(weft_loop_t *loop, const weft_task_t *t) {
+    weft__work_t *w = loop->batch;
+    weft_task_t *next;
+    if (!w || w->run != weft__task_step)
+        return NULL;
+    next = weft__container_of(w, weft_task_t, work);
+    if (next->tstate != WEFT__T_NEW || next->cancelling || next->stack_size != t->stack_size)
+        return NULL;
+    loop->batch = w->next;
+    return next;
+}
+
+/* Runs on the task's own stack. When the body returns and the next thing to run is a task that
+ * has not started, that task's body runs right here: the stack is given back and taken again
+ * in one step, with no switch, which is what a pool handing out its most recently freed stack
+ * would do anyway. Short tasks in a row (spawn-and-gather) then cost a function call each. */
 static void task_main(void *p) {
     weft_task_t *t = p;
-    void *value = NULL;
-    int rc = t->fn(t->arg, &value);
-    weft__run_t *run = t->run;
-    if (weft__unlikely(run->scopes != NULL)) {
-        /* A scope is part of this stack, which is about to be reused: its timer must go. */
-        weft__log("task #%llu '%s' returned with a timeout scope still open",
-                  (unsigned long long)t->id, weft_task_name(t));
-        for (weft_timeout_t *to = run->scopes; to; to = to->outer)
-            weft__timer_stop(t->loop, &to->timer);
-        run->scopes = NULL;
+    weft_loop_t *loop = t->loop;
+    weft__run_t *run;
+    for (;;) {
+        weft_task_t *next;
+        void *value = NULL;
+        int rc = t->fn(t->arg, &value);
+        run = t->run;
+        if (weft__unlikely(run->scopes != NULL)) {
+            /* A scope is part of this stack, which is about to be reused: its timer must go. */
+            weft__log("task #%llu '%s' returned with a timeout scope still open",
+                      (unsigned long long)t->id, weft_task_name(t));
+            for (weft_timeout_t *to = run->scopes; to; to = to->outer)
+                weft__timer_stop(loop, &to->timer);
+            run->scopes = NULL;
+        }
+        t->value = value;
+        t->code = rc;
+        t->tstate = WEFT__T_DONE;
+        if (!(next = next_fresh_task(loop, t)))
+            break;
+        {
+            char *failmsg = run->failmsg;
+            weft__stack_t stack = run->stack;
+            free(run->errmsg);
+            weft__timer_stop(loop, &t->timer);
+            t->run = NULL;
+            loop->current = NULL; /* completion runs as it would from the loop */
+            if (rc < 0 && rc != WEFT_ECANCELED && !failmsg)
+                failmsg = weft__strdup(weft_strerror(rc));
+            task_finish(t, rc, value, failmsg);
+            run = run_bind(next, &stack);
+        }
+        next->tstate = WEFT__T_RUNNING;
+        loop->current = next;
+        weft__overflow_set_running(&run->stack, next);
+        t = next;
     }
-    t->value = value;
-    t->code = rc;
-    t->tstate = WEFT__T_DONE;
-    weft__coro_switch_final(&run->coro, &t->loop->ctx);
+    weft__coro_switch_final(&run->coro, &loop->ctx);
 }
 
 static int task_start(weft_task_t *t) {
@@ -106,24 +164,15 @@ static int task_start(weft_task_t *t) {
     if (rc < 0)
         return rc;
     /* The run state sits at the top of the stack, in the page the task touches first anyway. */
-    run = (weft__run_t *)(((uintptr_t)stack.hi - sizeof *run) & ~(uintptr_t)63);
-    run->stack = stack;
-    run->task = t;
-    run->scopes = NULL;
-    run->errmsg = NULL;
-    run->failmsg = NULL;
-    run->abort_wait = NULL;
-    run->wake_status = 0;
-    run->shield_depth = 0;
-    run->cancel_level = 0;
+    run = run_bind(t, &stack);
     body = stack;
     body.hi = (char *)run;
     rc = weft__coro_make(&run->coro, &body, task_main, t);
     if (rc < 0) {
+        t->run = NULL;
         weft__stack_put(loop->stacks, &stack);
         return rc;
     }
-    t->run = run;
     return 0;
 }
 
@@ -195,7 +244,7 @@ void weft__task_step(weft__work_t *w) {
 }
 
 /* The running task `t` stops running (it is waiting, or queued again) and the scheduler picks
- * what runs next. When that is a task already started, and the loop has nothing of its own to
+ * what runs next. When that is a task (started, or starting now), and the loop has nothing of its own to
  * do (no callback next, no timer armed, no I/O poll due), it is resumed straight from here:
  * one switch instead of two through the loop's stack, and none at all when the next task is
  * `t` itself (a sleep(0) with nothing else ready). The order is exactly the loop's: the same
@@ -215,8 +264,13 @@ static void sched_leave(weft_task_t *t) {
         if (w->run != weft__task_step)
             break;
         next = weft__container_of(w, weft_task_t, work);
-        if (next->tstate != WEFT__T_READY)
+        if (next->tstate == WEFT__T_NEW) {
+            /* Starting needs a stack; a failure is the loop's to report. */
+            if (next->cancelling || task_start(next) < 0)
+                break;
+        } else if (next->tstate != WEFT__T_READY) {
             break;
+        }
         loop->batch = w->next;
         next->tstate = WEFT__T_RUNNING;
         loop->current = next;
