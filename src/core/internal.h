@@ -115,7 +115,6 @@ typedef struct weft__run {
      * the suspension left on other objects (waiter nodes on this stack). */
     void (*abort_wait)(struct weft__run *run, void *arg);
     void *abort_arg;
-    int wake_status;
     int shield_depth;
     int cancel_level;               /* highest shield depth a pending cancel reaches */
 } weft__run_t;
@@ -145,6 +144,9 @@ struct weft_future {
     uint64_t id;
     struct weft_future *all_prev, *all_next; /* the loop's list of unfinished tasks */
     uint32_t stack_size;
+    /* Why the task was woken. Here and not in the run state: waking a sleeping task then
+     * touches only this struct, not its (cold) stack page. */
+    int wake_status;
 };
 
 

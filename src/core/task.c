@@ -89,7 +89,6 @@ static weft__run_t *run_bind(weft_task_t *t, const weft__stack_t *stack) {
     run->errmsg = NULL;
     run->failmsg = NULL;
     run->abort_wait = NULL;
-    run->wake_status = 0;
     run->shield_depth = 0;
     run->cancel_level = 0;
     t->run = run;
@@ -287,14 +286,14 @@ void weft__task_wake(weft_task_t *t, int status) {
     if (t->tstate != WEFT__T_WAITING)
         return;
     t->tstate = WEFT__T_READY;
-    t->run->wake_status = status;
+    t->wake_status = status;
     weft__schedule(t->loop, &t->work);
 }
 
 int weft__suspend_raw(weft_task_t *t) {
     t->tstate = WEFT__T_WAITING;
     sched_leave(t);
-    return t->run->wake_status;
+    return t->wake_status;
 }
 
 int weft__suspend(weft_task_t *t) {
@@ -364,7 +363,7 @@ int weft_sleep(double seconds) {
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
     t->tstate = WEFT__T_READY;
-    t->run->wake_status = 0;
+    t->wake_status = 0;
     weft__schedule(t->loop, &t->work);
     sched_leave(t);
     return weft__cancel_visible(t) ? WEFT_ECANCELED : 0;
