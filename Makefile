@@ -48,7 +48,7 @@ test-tsan: build-tsan/Makefile
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) --timeout 300 -L tsan
 
 test-valgrind: build
-	cd build && ctest --output-on-failure -L valgrind -T memcheck
+	cd build && ctest --output-on-failure -j $(JOBS) -L memcheck
 
 bench: build
 	@if [ -x "$(SHARED_BENCH)/run-peers" ]; then \
