@@ -69,7 +69,8 @@ void weft__future_destroy(weft_future_t *f) {
         f->waiters = d->waiter.next;
         free(d);
     }
-    free(f->msg);
+    if (f->msg)
+        free(f->msg);
     switch (f->kind) {
     case WEFT__TASK:
         weft__task_destroy(f);
@@ -132,9 +133,12 @@ void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *valu
     f->code = code;
     f->value = value;
     if (msg != f->msg) {
-        free(f->msg);
+        if (f->msg)
+            free(f->msg);
         f->msg = msg;
     }
+    if (!w)
+        return;
     f->waiters = NULL;
     /* Registered newest first: reverse so they fire in registration order (asyncio's). */
     while (w) {

@@ -138,8 +138,10 @@ static void task_main(void *p) {
         {
             char *failmsg = run->failmsg;
             weft__stack_t stack = run->stack;
-            free(run->errmsg);
-            weft__timer_stop(loop, &t->timer);
+            if (run->errmsg)
+                free(run->errmsg);
+            if (weft__timer_armed(&t->timer))
+                weft__timer_stop(loop, &t->timer);
             t->run = NULL;
             loop->current = NULL; /* completion runs as it would from the loop */
             if (rc < 0 && rc != WEFT_ECANCELED && !failmsg)
@@ -197,10 +199,12 @@ static void task_finish(weft_task_t *t, int rc, void *value, char *failmsg) {
     loop->npending--;
     t->tstate = WEFT__T_DONE;
     if (rc == 0) {
-        free(failmsg);
+        if (failmsg)
+            free(failmsg);
         weft__future_complete(t, WEFT__RESULT, 0, value, NULL);
     } else if (rc == WEFT_ECANCELED) {
-        free(failmsg);
+        if (failmsg)
+            free(failmsg);
         weft__future_complete(t, WEFT__CANCELLED, WEFT_ECANCELED, NULL, t->msg);
     } else {
         weft__future_complete(t, WEFT__ERROR, rc, NULL, failmsg);
@@ -271,6 +275,7 @@ static void sched_leave(weft_task_t *t) {
             break;
         }
         loop->batch = w->next;
+        weft__prefetch_batch(loop);
         next->tstate = WEFT__T_RUNNING;
         loop->current = next;
         if (next != t) {
@@ -412,7 +417,8 @@ size_t weft_all_tasks(weft_loop_t *loop, weft_task_t **tasks, size_t max) {
 /* Called when the last reference goes. A task still pending here belongs to a closed loop. */
 void weft__task_destroy(weft_task_t *t) {
     t->loop->ntasks--;
-    free(t->name);
+    if (t->name)
+        free(t->name);
     weft__slab_free(&t->loop->objects, t);
 }
 
