@@ -346,10 +346,24 @@ struct weft_as_completed {
     size_t n, head, tail, returned;
     double deadline;
     weft_task_t *waiting;            /* a task inside next() */
+    bool timed_out;
 };
+
+/* The deadline passed: futures finishing from now on are not reported (asyncio removes its
+ * callbacks at the timeout); the ones that finished before it still are. */
+static void ac_time_out(weft_as_completed_t *ac) {
+    ac->timed_out = true;
+    for (size_t i = 0; i < ac->n; i++)
+        if (ac->fs[i]->state == WEFT__PENDING)
+            weft__waiter_remove(ac->fs[i], &ac->waiters[i].waiter);
+}
 
 static void ac_fire(weft__waiter_t *w, weft_future_t *f) {
     weft_as_completed_t *ac = weft__container_of(w, ac_waiter_t, waiter)->ac;
+    if (ac->deadline != WEFT_NEVER && weft__now(ac->loop) >= ac->deadline) {
+        ac_time_out(ac);
+        return;
+    }
     ac->done[ac->tail++] = f;
     if (ac->waiting)
         weft__task_wake(ac->waiting, 0);
@@ -357,9 +371,12 @@ static void ac_fire(weft__waiter_t *w, weft_future_t *f) {
 
 int weft_as_completed_new(weft_as_completed_t **out, weft_future_t *const *fs, size_t n,
                           double timeout) {
-    weft_loop_t *loop = n ? fs[0]->loop : weft__tls_loop;
+    weft_loop_t *loop;
     weft_as_completed_t *ac;
-    if (!out || (n && !fs) || timeout != timeout || !loop)
+    if (!out || (n && (!fs || !fs[0])) || timeout != timeout)
+        return WEFT_EINVAL;
+    loop = n ? fs[0]->loop : weft__tls_loop;
+    if (!loop)
         return WEFT_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!fs[i] || fs[i]->loop != loop)
@@ -403,11 +420,15 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_future_t **f) {
     if (ac->returned == ac->n)
         return 0;
     if (ac->head == ac->tail) {
+        if (ac->timed_out)
+            return WEFT_ETIMEDOUT;
         if (weft__cancel_visible(t))
             return WEFT_ECANCELED;
         if (ac->deadline != WEFT_NEVER) {
-            if (weft__now(ac->loop) >= ac->deadline)
+            if (weft__now(ac->loop) >= ac->deadline) {
+                ac_time_out(ac);
                 return WEFT_ETIMEDOUT;
+            }
             rc = weft__timer_start(ac->loop, &t->timer, ac->deadline, WEFT__TIMER_TASK);
             if (rc < 0)
                 return rc;
@@ -419,12 +440,12 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_future_t **f) {
         t->run->abort_wait = NULL;
         ac->waiting = NULL;
         weft__timer_stop(ac->loop, &t->timer);
-        if (rc == WEFT__WAKE_TIMER && ac->head == ac->tail)
-            return WEFT_ETIMEDOUT;
         if (rc < 0)
             return rc;
-        if (ac->head == ac->tail)
+        if (ac->head == ac->tail) { /* woken by the deadline */
+            ac_time_out(ac);
             return WEFT_ETIMEDOUT;
+        }
     }
     *f = ac->done[ac->head++];
     ac->returned++;
@@ -435,7 +456,7 @@ void weft_as_completed_free(weft_as_completed_t *ac) {
     if (!ac)
         return;
     for (size_t i = 0; ac->fs && ac->waiters && i < ac->n; i++) {
-        if (ac->fs[i]->state == WEFT__PENDING)
+        if (ac->fs[i]->state == WEFT__PENDING && !ac->timed_out)
             weft__waiter_remove(ac->fs[i], &ac->waiters[i].waiter);
         weft__unref(ac->fs[i]);
     }

@@ -109,6 +109,10 @@ void weft__drop_work(weft__work_t *w) {
 
 static void donecb_fire(weft__waiter_t *w, weft_future_t *f) {
     donecb_t *d = weft__container_of(w, donecb_t, waiter);
+    if (f->loop->closed) { /* nothing will ever run it (asyncio: "Event loop is closed") */
+        free(d);
+        return;
+    }
     weft__ref(f);
     d->work.run = donecb_run;
     weft__schedule(f->loop, &d->work);

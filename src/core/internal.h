@@ -175,6 +175,7 @@ struct weft_loop {
     weft__slab_t objects;          /* tasks and plain futures */
     weft_task_t *current;          /* the running task, or NULL */
     weft__work_t *batch;           /* the rest of this iteration's work */
+    struct weft__run *orphan;      /* a finished task's stack, for the loop to take back */
     weft_task_t *all_tasks;        /* unfinished tasks */
     double vnow;                   /* virtual clock's time */
     uint64_t timer_seq;
@@ -210,24 +211,6 @@ static inline void weft__schedule(weft_loop_t *loop, weft__work_t *w) {
 
 static inline bool weft__poll_due(const weft_loop_t *loop) {
     return loop->poll.nwatched && loop->steps_since_poll >= WEFT__POLL_EVERY_STEPS;
-}
-
-void weft__task_step(weft__work_t *w);
-
-/* Called as an item of the batch is taken. Tasks woken by timers come in deadline order,
- * which is random in memory: asking for the next task's struct, and for the stack of the one
- * after it (whose struct was asked for a step earlier), hides most of their cache misses. */
-static inline void weft__prefetch_batch(const weft_loop_t *loop) {
-    const weft__work_t *w = loop->batch;
-    if (!w)
-        return;
-    if (w->next)
-        __builtin_prefetch(w->next);
-    if (w->run == weft__task_step) {
-        const weft__run_t *run = ((const struct weft_future *)(const void *)w)->run;
-        if (run)
-            __builtin_prefetch(run->coro.sp);
-    }
 }
 
 /* Starts an iteration: what is ready now becomes the batch. */
@@ -272,6 +255,7 @@ int weft__suspend(weft_task_t *t);
 /* Suspends until woken, whatever cancellation is pending; returns the wake status. For waits
  * that must run to their end (an await after passing its cancellation on). */
 int weft__suspend_raw(weft_task_t *t);
+void weft__task_step(weft__work_t *w);
 static inline bool weft__cancel_visible(const weft_task_t *t) {
     return t->cancelling > 0 && t->run->shield_depth <= t->run->cancel_level;
 }

@@ -253,7 +253,6 @@ static int run_once(weft_loop_t *loop) {
     weft__iteration_begin(loop);
     while ((w = loop->batch)) {
         loop->batch = w->next;
-        weft__prefetch_batch(loop);
         w->run(w);
     }
     return 0;

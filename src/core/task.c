@@ -96,16 +96,18 @@ static weft__run_t *run_bind(weft_task_t *t, const weft__stack_t *stack) {
 }
 
 /* The task a finishing task can hand its stack to: the next item of this iteration, if it is
- * a task that has not started, wants a stack of the same size and was not cancelled. */
-static weft_task_t *next_fresh_task(weft_loop_t *loop, const weft_task_t *t) {
+ * a task that has not started, wants a stack of the same size and was not cancelled. Taken
+ * out of the batch if `take`. */
+static weft_task_t *fresh_task_ahead(weft_loop_t *loop, uint32_t stack_size, bool take) {
     weft__work_t *w = loop->batch;
     weft_task_t *next;
     if (!w || w->run != weft__task_step)
         return NULL;
     next = weft__container_of(w, weft_task_t, work);
-    if (next->tstate != WEFT__T_NEW || next->cancelling || next->stack_size != t->stack_size)
+    if (next->tstate != WEFT__T_NEW || next->cancelling || next->stack_size != stack_size)
         return NULL;
-    loop->batch = w->next;
+    if (take)
+        loop->batch = w->next;
     return next;
 }
 
@@ -116,12 +118,13 @@ static weft_task_t *next_fresh_task(weft_loop_t *loop, const weft_task_t *t) {
 static void task_main(void *p) {
     weft_task_t *t = p;
     weft_loop_t *loop = t->loop;
-    weft__run_t *run;
+    weft__run_t *run = t->run;
     for (;;) {
-        weft_task_t *next;
         void *value = NULL;
         int rc = t->fn(t->arg, &value);
-        run = t->run;
+        uint32_t stack_size = t->stack_size;
+        weft__stack_t stack;
+        char *failmsg;
         if (weft__unlikely(run->scopes != NULL)) {
             /* A scope is part of this stack, which is about to be reused: its timer must go. */
             weft__log("task #%llu '%s' returned with a timeout scope still open",
@@ -130,29 +133,34 @@ static void task_main(void *p) {
                 weft__timer_stop(loop, &to->timer);
             run->scopes = NULL;
         }
-        t->value = value;
-        t->code = rc;
-        t->tstate = WEFT__T_DONE;
-        if (!(next = next_fresh_task(loop, t)))
-            break;
-        {
-            char *failmsg = run->failmsg;
-            weft__stack_t stack = run->stack;
-            if (run->errmsg)
-                free(run->errmsg);
-            if (weft__timer_armed(&t->timer))
-                weft__timer_stop(loop, &t->timer);
-            t->run = NULL;
-            loop->current = NULL; /* completion runs as it would from the loop */
-            if (rc < 0 && rc != WEFT_ECANCELED && !failmsg)
-                failmsg = weft__strdup(weft_strerror(rc));
-            task_finish(t, rc, value, failmsg);
-            run = run_bind(next, &stack);
+        if (!fresh_task_ahead(loop, stack_size, false)) {
+            t->value = value;
+            t->code = rc;
+            t->tstate = WEFT__T_DONE;
+            break; /* the loop finishes it and takes the stack back */
         }
-        next->tstate = WEFT__T_RUNNING;
-        loop->current = next;
-        weft__overflow_set_running(&run->stack, next);
-        t = next;
+        /* Finish `t` here, as the loop would, keeping the stack. */
+        failmsg = run->failmsg;
+        stack = run->stack;
+        if (run->errmsg)
+            free(run->errmsg);
+        if (weft__timer_armed(&t->timer))
+            weft__timer_stop(loop, &t->timer);
+        t->run = NULL;
+        loop->current = NULL;
+        if (rc < 0 && rc != WEFT_ECANCELED && !failmsg)
+            failmsg = weft__strdup(weft_strerror(rc));
+        task_finish(t, rc, value, failmsg);
+        /* Completion runs waiters, which may have cancelled the task ahead: look again. */
+        t = fresh_task_ahead(loop, stack_size, true);
+        if (!t) {
+            loop->orphan = run; /* a stack nobody owns: the loop takes it back */
+            break;
+        }
+        run = run_bind(t, &stack);
+        t->tstate = WEFT__T_RUNNING;
+        loop->current = t;
+        weft__overflow_set_running(&run->stack, t);
     }
     weft__coro_switch_final(&run->coro, &loop->ctx);
 }
@@ -236,6 +244,14 @@ void weft__task_step(weft__work_t *w) {
     t = loop->current;
     weft__overflow_set_running(NULL, NULL);
     loop->current = NULL;
+    if (!t) { /* a task finished in task_main and nothing took its stack */
+        weft__run_t *run = loop->orphan;
+        weft__stack_t stack = run->stack;
+        loop->orphan = NULL;
+        weft__coro_release(&run->coro);
+        weft__stack_put(loop->stacks, &stack);
+        return;
+    }
     if (t->tstate == WEFT__T_DONE) {
         char *failmsg = t->run->failmsg;
         int rc = t->code;
@@ -275,7 +291,6 @@ static void sched_leave(weft_task_t *t) {
             break;
         }
         loop->batch = w->next;
-        weft__prefetch_batch(loop);
         next->tstate = WEFT__T_RUNNING;
         loop->current = next;
         if (next != t) {

@@ -4,7 +4,7 @@
  * set it, however scopes nest. */
 #include "internal.h"
 
-enum { SCOPE_OPEN, SCOPE_EXPIRED };
+enum { SCOPE_OPEN, SCOPE_EXPIRED, SCOPE_ENDED, SCOPE_ENDED_EXPIRED };
 
 void weft__recompute_cancel_level(weft_task_t *t) {
     int level = 0;
@@ -57,7 +57,7 @@ int weft_timeout_begin(weft_timeout_t *to, double delay) {
 
 int weft_timeout_end(weft_timeout_t *to, int rc) {
     weft_task_t *t = weft__current();
-    if (!t || !to || t != to->task)
+    if (!t || !to || t != to->task || to->state >= SCOPE_ENDED)
         return WEFT_EINVAL;
     if (t->run->scopes != to) {
         weft__log("weft_timeout_end: scopes must end innermost first (task #%llu '%s')",
@@ -67,12 +67,15 @@ int weft_timeout_end(weft_timeout_t *to, int rc) {
     weft__timer_stop(t->loop, &to->timer);
     t->run->scopes = to->outer;
     if (to->state == SCOPE_EXPIRED) {
+        to->state = SCOPE_ENDED_EXPIRED;
         weft_task_uncancel(t);
         weft__recompute_cancel_level(t);
         /* asyncio: `if task.uncancel() <= self._cancelling and exc is CancelledError`. */
         if (rc == WEFT_ECANCELED && t->cancelling <= to->cancelling_at_entry)
             rc = WEFT_ETIMEDOUT;
+        return rc;
     }
+    to->state = SCOPE_ENDED;
     return rc;
 }
 
@@ -82,6 +85,8 @@ int weft_timeout_reschedule(weft_timeout_t *to, double when) {
         return WEFT_EINVAL;
     if (to->state == SCOPE_EXPIRED)
         return WEFT_EALREADY;
+    if (to->state != SCOPE_OPEN) /* ended: asyncio's reschedule() raises RuntimeError */
+        return WEFT_EINVAL;
     weft__timer_stop(t->loop, &to->timer);
     to->timer.when = when;
     if (when == WEFT_NEVER)
@@ -90,7 +95,9 @@ int weft_timeout_reschedule(weft_timeout_t *to, double when) {
 }
 
 double weft_timeout_when(const weft_timeout_t *to) { return to->timer.when; }
-int weft_timeout_expired(const weft_timeout_t *to) { return to->state == SCOPE_EXPIRED; }
+int weft_timeout_expired(const weft_timeout_t *to) {
+    return to->state == SCOPE_EXPIRED || to->state == SCOPE_ENDED_EXPIRED;
+}
 
 int weft_wait_for(weft_future_t *f, double timeout, void **value) {
     weft_timeout_t to;
