@@ -348,6 +348,136 @@ WEFT_EXTERN weft_task_t *weft_taskgroup_error(const weft_taskgroup_t *tg, size_t
 /* Cancels and waits for children still running if wait() was not called, then frees. */
 WEFT_EXTERN void weft_taskgroup_free(weft_taskgroup_t *tg);
 
+/* ------------------------------------------------------------------------------------------
+ * Queues (asyncio.Queue, PriorityQueue, LifoQueue)
+ *
+ * Items are `void *`: the queue stores the pointers, never what they point to (the caller owns
+ * that). A queue belongs to one loop; its calls are [loop thread]. Waiters are served first come,
+ * first served. A put on a queue with room never suspends; a get from a non-empty queue never
+ * suspends. Cancellation-safe: a cancelled get never loses an item (one handed to it in the same
+ * iteration goes to the next getter, or back to the front of the queue), a cancelled put never
+ * inserts. Timeouts come from timeout scopes and weft_wait_for.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct weft_queue weft_queue_t;
+
+enum weft_queue_kind { WEFT_QUEUE_FIFO = 0, WEFT_QUEUE_LIFO = 1, WEFT_QUEUE_PRIORITY = 2 };
+
+/* Priority order for WEFT_QUEUE_PRIORITY with a comparator: negative if a comes out first. */
+typedef int (*weft_queue_cmp_fn)(const void *a, const void *b, void *arg);
+
+typedef struct weft_queue_options {
+    int kind;                /* enum weft_queue_kind */
+    size_t maxsize;          /* 0: unbounded */
+    /* WEFT_QUEUE_PRIORITY: order items with cmp(a, b, cmp_arg); without cmp, items are ordered by
+     * the integer priority given to weft_queue_put_prio() (smallest first, FIFO among equals). */
+    weft_queue_cmp_fn cmp;
+    void *cmp_arg;
+} weft_queue_options_t;
+
+/* Distinct codes of the nowait calls (asyncio's QueueFull / QueueEmpty) and of a shut-down
+ * queue (asyncio 3.13's QueueShutDown). */
+#define WEFT_EQUEUEFULL WEFT_ENOSPC
+#define WEFT_EQUEUEEMPTY WEFT_EAGAIN
+#define WEFT_EQUEUESHUTDOWN WEFT_ESHUTDOWN
+
+/* asyncio.Queue(maxsize) on the running loop / on `loop`. opts may be NULL (FIFO, unbounded). */
+WEFT_EXTERN int weft_queue_new(weft_queue_t **q, const weft_queue_options_t *opts);
+WEFT_EXTERN int weft_loop_queue_new(weft_loop_t *loop, weft_queue_t **q,
+                                    const weft_queue_options_t *opts);
+/* -EBUSY (and nothing freed) while tasks wait on it. Items still queued are dropped. */
+WEFT_EXTERN int weft_queue_free(weft_queue_t *q);
+
+/* [suspends] put waits while the queue is full; get waits while it is empty. Both return
+ * -ESHUTDOWN once the queue is shut down (get: once it is also empty, or at once if the shutdown
+ * was immediate). put_prio is put with an integer priority (WEFT_QUEUE_PRIORITY without cmp). */
+WEFT_EXTERN int weft_queue_put(weft_queue_t *q, void *item);
+WEFT_EXTERN int weft_queue_put_prio(weft_queue_t *q, int64_t priority, void *item);
+WEFT_EXTERN int weft_queue_get(weft_queue_t *q, void **item);
+/* Never suspend: -EQUEUEFULL / -EQUEUEEMPTY instead. */
+WEFT_EXTERN int weft_queue_put_nowait(weft_queue_t *q, void *item);
+WEFT_EXTERN int weft_queue_put_prio_nowait(weft_queue_t *q, int64_t priority, void *item);
+WEFT_EXTERN int weft_queue_get_nowait(weft_queue_t *q, void **item);
+
+WEFT_EXTERN size_t weft_queue_qsize(const weft_queue_t *q);
+WEFT_EXTERN size_t weft_queue_maxsize(const weft_queue_t *q);
+WEFT_EXTERN int weft_queue_empty(const weft_queue_t *q);
+WEFT_EXTERN int weft_queue_full(const weft_queue_t *q);
+/* Queue.task_done(): -EINVAL if called more times than items were put (asyncio's ValueError).
+ * Queue.join() [suspends] until every item put has been marked done. */
+WEFT_EXTERN int weft_queue_task_done(weft_queue_t *q);
+WEFT_EXTERN int weft_queue_join(weft_queue_t *q);
+/* Queue.shutdown(immediate) (Python 3.13): puts fail from now on; waiting putters wake with
+ * -ESHUTDOWN; getters drain what is queued, then get -ESHUTDOWN. immediate: the queue is emptied
+ * at once (each dropped item counts as done for join) and every waiter wakes with -ESHUTDOWN. */
+WEFT_EXTERN void weft_queue_shutdown(weft_queue_t *q, int immediate);
+
+/* ------------------------------------------------------------------------------------------
+ * Synchronization (asyncio.Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier)
+ *
+ * All waits [suspend], are served first come, first served, honour cancellation and timeout
+ * scopes, and a cancelled waiter never leaves the primitive in a wrong state (a lock handed to a
+ * waiter that is being cancelled passes on to the next one). Objects belong to one loop. free()
+ * returns -EBUSY (and frees nothing) while tasks wait.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct weft_lock weft_lock_t;
+typedef struct weft_event weft_event_t;
+typedef struct weft_condition weft_condition_t;
+typedef struct weft_semaphore weft_semaphore_t;
+typedef struct weft_barrier weft_barrier_t;
+
+/* Lock: fair, not reentrant (acquiring a lock the task holds returns -EDEADLK); releasing a lock
+ * the calling task does not hold returns -EPERM (asyncio's RuntimeError). */
+WEFT_EXTERN int weft_lock_new(weft_lock_t **lock);
+WEFT_EXTERN int weft_lock_free(weft_lock_t *lock);
+WEFT_EXTERN int weft_lock_acquire(weft_lock_t *lock);
+WEFT_EXTERN int weft_lock_release(weft_lock_t *lock);
+WEFT_EXTERN int weft_lock_locked(const weft_lock_t *lock);
+
+WEFT_EXTERN int weft_event_new(weft_event_t **ev);
+WEFT_EXTERN int weft_event_free(weft_event_t *ev);
+WEFT_EXTERN void weft_event_set(weft_event_t *ev);    /* wakes every waiter */
+WEFT_EXTERN void weft_event_clear(weft_event_t *ev);
+WEFT_EXTERN int weft_event_is_set(const weft_event_t *ev);
+WEFT_EXTERN int weft_event_wait(weft_event_t *ev);    /* 0 at once if set */
+
+/* Condition over `lock` (NULL: a lock of its own). wait / wait_for / notify require the lock
+ * held by the calling task (-EPERM otherwise). wait releases it, waits for a notify, and
+ * re-acquires it before returning, even when cancelled (asyncio's rule). wait_for waits until
+ * pred(arg) is true and returns 0 (or an error). notify(n) wakes up to n waiters. */
+typedef int (*weft_predicate_fn)(void *arg);
+WEFT_EXTERN int weft_condition_new(weft_condition_t **cond, weft_lock_t *lock);
+WEFT_EXTERN int weft_condition_free(weft_condition_t *cond);
+WEFT_EXTERN int weft_condition_acquire(weft_condition_t *cond);
+WEFT_EXTERN int weft_condition_release(weft_condition_t *cond);
+WEFT_EXTERN int weft_condition_wait(weft_condition_t *cond);
+WEFT_EXTERN int weft_condition_wait_for(weft_condition_t *cond, weft_predicate_fn pred, void *arg);
+WEFT_EXTERN int weft_condition_notify(weft_condition_t *cond, size_t n);
+WEFT_EXTERN int weft_condition_notify_all(weft_condition_t *cond);
+
+/* Semaphore(value) and BoundedSemaphore(value) (bounded: a release above the initial value
+ * returns -EOVERFLOW, asyncio's ValueError). locked(): an acquire would wait. */
+WEFT_EXTERN int weft_semaphore_new(weft_semaphore_t **sem, unsigned value, int bounded);
+WEFT_EXTERN int weft_semaphore_free(weft_semaphore_t *sem);
+WEFT_EXTERN int weft_semaphore_acquire(weft_semaphore_t *sem);
+WEFT_EXTERN int weft_semaphore_release(weft_semaphore_t *sem);
+WEFT_EXTERN int weft_semaphore_locked(const weft_semaphore_t *sem);
+WEFT_EXTERN unsigned weft_semaphore_value(const weft_semaphore_t *sem);
+
+/* Barrier(parties): wait returns the arrival index (0 .. parties-1) once `parties` tasks are
+ * waiting; -ENOTRECOVERABLE when the barrier is broken (abort(), or reset() while tasks wait:
+ * asyncio's BrokenBarrierError, reported to every waiter). A waiter cancelled while the barrier
+ * is filling breaks it, as in asyncio. reset() returns a broken barrier to empty. */
+WEFT_EXTERN int weft_barrier_new(weft_barrier_t **b, unsigned parties);
+WEFT_EXTERN int weft_barrier_free(weft_barrier_t *b);
+WEFT_EXTERN int weft_barrier_wait(weft_barrier_t *b);
+WEFT_EXTERN void weft_barrier_reset(weft_barrier_t *b);
+WEFT_EXTERN void weft_barrier_abort(weft_barrier_t *b);
+WEFT_EXTERN unsigned weft_barrier_parties(const weft_barrier_t *b);
+WEFT_EXTERN unsigned weft_barrier_n_waiting(const weft_barrier_t *b);
+WEFT_EXTERN int weft_barrier_broken(const weft_barrier_t *b);
+
 #ifdef __cplusplus
 }
 #endif
