@@ -229,6 +229,8 @@ WEFT_EXTERN weft_task_t *weft_current_task(void);    /* NULL outside tasks; no r
 WEFT_EXTERN size_t weft_all_tasks(weft_loop_t *loop, weft_task_t **tasks, size_t max);
 WEFT_EXTERN int weft_is_task(const weft_future_t *f);
 WEFT_EXTERN uint64_t weft_task_id(const weft_task_t *t);       /* 1, 2, ... per process */
+/* The name given at creation or with set_name (valid until renamed or destroyed), else
+ * "Task-<id>" in a per-thread buffer valid until the thread's next call. */
 WEFT_EXTERN const char *weft_task_name(const weft_task_t *t);
 WEFT_EXTERN int weft_task_set_name(weft_task_t *t, const char *name);
 WEFT_EXTERN weft_loop_t *weft_future_loop(const weft_future_t *f);

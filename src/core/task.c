@@ -1,7 +1,7 @@
 /* Tasks: stackful coroutines that are futures. A task takes a stack from the loop's pool when
  * it first runs and gives it back the moment its body returns, so a million short tasks reuse a
- * handful of warm stacks. Suspension = switch to the loop's context; waking = queueing the
- * task's step. */
+ * handful of warm stacks. Waking a task = queueing its step; suspending = letting the scheduler
+ * pick what runs next (sched_leave), straight from the task's stack when it can. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
