@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 DESTDIR ?=
 SHARED_BENCH ?= $(abspath ../shared/bench)
-BENCH_WORKLOADS ?= spawn,yield,sleepers
+BENCH_WORKLOADS ?= spawn,yield,sleepers,pingpong,queue
 
 .PHONY: all build run test test-plain test-asan test-tsan test-valgrind bench deps install clean
 

@@ -358,7 +358,9 @@ WEFT_EXTERN void weft_taskgroup_free(weft_taskgroup_t *tg);
  * first served. A put on a queue with room never suspends; a get from a non-empty queue never
  * suspends. Cancellation-safe: a cancelled get never loses an item (one handed to it in the same
  * iteration goes to the next getter, or back to the front of the queue), a cancelled put never
- * inserts. Timeouts come from timeout scopes and weft_wait_for.
+ * inserts (a put whose item went in before the cancellation reached it returns 0; the
+ * cancellation stays pending for the task's next suspension). Timeouts come from timeout scopes
+ * and weft_wait_for.
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct weft_queue weft_queue_t;

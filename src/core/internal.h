@@ -249,6 +249,8 @@ void weft__shield_destroy(weft_future_t *f);
 /* Requests cancellation, visible to suspensions at shield depth <= level. */
 int weft__task_cancel(weft_task_t *t, const char *msg, int level);
 void weft__task_wake(weft_task_t *t, int status);
+/* The task is still suspended: nothing (a wake-up, a cancellation) has made it ready yet. */
+static inline bool weft__task_waiting(const weft_task_t *t) { return t->tstate == WEFT__T_WAITING; }
 /* Suspends the current task until weft__task_wake(); returns the wake status, or -ECANCELED
  * when a cancellation is visible at resume. */
 int weft__suspend(weft_task_t *t);
