@@ -449,7 +449,8 @@ WEFT_EXTERN int weft_event_wait(weft_event_t *ev);    /* 0 at once if set */
 /* Condition over `lock` (NULL: a lock of its own). wait / wait_for / notify require the lock
  * held by the calling task (-EPERM otherwise). wait releases it, waits for a notify, and
  * re-acquires it before returning, even when cancelled (asyncio's rule). wait_for waits until
- * pred(arg) is true and returns 0 (or an error). notify(n) wakes up to n waiters. */
+ * pred(arg) is true and returns 0 (or an error). notify(n) wakes up to n waiters not yet
+ * notified and returns how many it woke; notify_all wakes them all. */
 typedef int (*weft_predicate_fn)(void *arg);
 WEFT_EXTERN int weft_condition_new(weft_condition_t **cond, weft_lock_t *lock);
 WEFT_EXTERN int weft_condition_free(weft_condition_t *cond);
@@ -471,8 +472,9 @@ WEFT_EXTERN unsigned weft_semaphore_value(const weft_semaphore_t *sem);
 
 /* Barrier(parties): wait returns the arrival index (0 .. parties-1) once `parties` tasks are
  * waiting; -ENOTRECOVERABLE when the barrier is broken (abort(), or reset() while tasks wait:
- * asyncio's BrokenBarrierError, reported to every waiter). A waiter cancelled while the barrier
- * is filling breaks it, as in asyncio. reset() returns a broken barrier to empty. */
+ * asyncio's BrokenBarrierError, reported to every waiter). A waiter cancelled (or timed out)
+ * while the barrier is filling just leaves, as in asyncio. reset() returns a broken barrier to
+ * empty. */
 WEFT_EXTERN int weft_barrier_new(weft_barrier_t **b, unsigned parties);
 WEFT_EXTERN int weft_barrier_free(weft_barrier_t *b);
 WEFT_EXTERN int weft_barrier_wait(weft_barrier_t *b);
