@@ -310,3 +310,11 @@ int main(int argc, char **argv) {
         return 1;
     return ran > 0 && skipped == ran ? 77 : 0;
 }
+
+void wt_run_body(weft_task_fn body, void *arg) {
+    weft_loop_t *loop = wt_loop_virtual();
+    void *v = NULL;
+    ASSERT_OK(wt_run_task(loop, body, arg, &v));
+    ASSERT_EQ_PTR(v, (void *)1);
+    WT_CLOSE_LOOP(loop);
+}

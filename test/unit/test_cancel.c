@@ -2,7 +2,6 @@
  * requests, uncancel and the count, shields (future and scope). */
 #include "wt.h"
 
-static double now(void) { return weft_loop_time(weft_get_running_loop()); }
 
 static void cancel_cb(void *arg) { ASSERT_EQ_INT(weft_cancel(arg, NULL), 1); }
 static void cancel_msg_cb(void *arg) { ASSERT_EQ_INT(weft_cancel(arg, "go away"), 1); }
@@ -52,7 +51,7 @@ TEST(cancel_after_done) {
 static int sleep_long(void *arg, void **res) {
     int rc = weft_sleep(10.0);
     wt_log(rc);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return rc;
 }
 
@@ -78,7 +77,7 @@ static int sticky(void *arg, void **res) {
     ASSERT_OK(weft_create_future(&f));
     wt_log(weft_await(f, NULL));
     weft_unref(f);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     wt_log(weft_task_cancelling(weft_current_task()));
     *res = (void *)1;
     return 0; /* swallowed: the task ends with its value */
@@ -124,7 +123,7 @@ static int counts(void *arg, void **res) {
     ASSERT_EQ_INT(weft_sleep(1.0), WEFT_ECANCELED); /* still one request pending */
     ASSERT_EQ_INT(weft_task_uncancel(me), 0);
     ASSERT_OK(weft_sleep(1.0)); /* acknowledged: suspensions work again */
-    ASSERT_EQ_DBL(now(), 2.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0);
     ASSERT_EQ_INT(weft_task_uncancel(me), 0); /* never below 0 */
     ASSERT_EQ_INT(weft_task_cancelling(me), 0);
     /* A new request after that is seen again. */
@@ -259,7 +258,7 @@ static int child_with_cleanup(void *arg, void **res) {
 static int await_child_timed(void *arg, void **res) {
     int rc = weft_await(arg, NULL);
     wt_log(rc);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return rc;
 }
 
@@ -404,7 +403,7 @@ static int await_shielded(void *arg, void **res) {
     ASSERT_OK(weft_shield(arg, &outer));
     int rc = weft_await(outer, NULL);
     wt_log(rc);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     weft_unref(outer);
     return rc;
 }
@@ -490,10 +489,10 @@ static int scope_cleanup(void *arg, void **res) {
     weft_shield_begin();
     wt_log(weft_sleep(2.0)); /* the clean-up can sleep */
     wt_log(weft_sleep(0));
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     weft_shield_end();
     wt_log(weft_sleep(1.0)); /* still cancelled after the scope */
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return rc;
 }
 
@@ -514,7 +513,7 @@ static int cancel_during_scope(void *arg, void **res) {
     wt_log(weft_task_cancelling(weft_current_task()));
     weft_shield_end();
     wt_log(weft_sleep(5.0));
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return 0;
 }
 
@@ -536,7 +535,7 @@ static int nested_scopes(void *arg, void **res) {
     wt_log(weft_sleep(1.0)); /* still inside the outer scope */
     weft_shield_end();
     wt_log(weft_sleep(1.0));
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return 0;
 }
 

@@ -2,15 +2,6 @@
 #include "wt.h"
 
 static weft_loop_t *L(void) { return weft_get_running_loop(); }
-static double now(void) { return weft_loop_time(weft_get_running_loop()); }
-
-static void run_body(weft_task_fn body, void *arg) {
-    weft_loop_t *loop = wt_loop_virtual();
-    void *v = NULL;
-    ASSERT_OK(wt_run_task(loop, body, arg, &v));
-    ASSERT_EQ_PTR(v, (void *)1);
-    WT_CLOSE_LOOP(loop);
-}
 
 /* A child: sleeps arg ms, then returns arg as its value; fails (-EIO, "fail <ms>") when the ms
  * count is odd. Logs its end. */
@@ -47,7 +38,7 @@ static int gather_order(void *arg, void **res) {
     for (int i = 0; i < 4; i++)
         ASSERT_EQ_PTR(results[i], (void *)ms[i]);
     WT_ASSERT_LOG(500, 1000, 2000, 3000);
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     /* results may be NULL. */
     ASSERT_OK(weft_gather(t, 4, NULL));
     unref_n(t, 4);
@@ -55,7 +46,7 @@ static int gather_order(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_order) { run_body(gather_order, NULL); }
+TEST(gather_order) { wt_run_body(gather_order, NULL); }
 
 static int gather_first_error(void *arg, void **res) {
     static const intptr_t ms[] = {3000, 1001, 2000, 1501};
@@ -64,13 +55,13 @@ static int gather_first_error(void *arg, void **res) {
     spawn_n(t, ms, 4);
     ASSERT_EQ_INT(weft_gather(t, 4, results), WEFT_EIO);
     ASSERT_EQ_STR(weft_error_message(), "fail 1001");
-    ASSERT_EQ_DBL(now(), 1.001); /* at once */
+    ASSERT_EQ_DBL(wt_loop_now(), 1.001); /* at once */
     /* The others were not cancelled and go on. */
     ASSERT_EQ_INT(weft_future_done(t[0]), 0);
     ASSERT_EQ_INT(weft_task_cancelling(t[0]), 0);
     ASSERT_EQ_INT(weft_task_cancelling(t[2]), 0);
     ASSERT_EQ_INT(weft_await(t[0], NULL), 0);
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     ASSERT_EQ_INT(weft_future_error(t[3]), WEFT_EIO);
     WT_ASSERT_LOG(1001, 1501, 2000, 3000);
     unref_n(t, 4);
@@ -78,7 +69,7 @@ static int gather_first_error(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_first_error) { run_body(gather_first_error, NULL); }
+TEST(gather_first_error) { wt_run_body(gather_first_error, NULL); }
 
 /* A child cancelled from outside: gather returns -ECANCELED (asyncio's gather raises the
  * child's CancelledError), without the caller being cancelled. */
@@ -90,7 +81,7 @@ static int gather_child_cancelled(void *arg, void **res) {
     spawn_n(t, ms, 2);
     ASSERT_OK(weft_call_later(L(), 1.0, cancel_cb, t[1], NULL));
     ASSERT_EQ_INT(weft_gather(t, 2, NULL), WEFT_ECANCELED);
-    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.0);
     ASSERT_EQ_INT(weft_task_cancelling(weft_current_task()), 0);
     ASSERT_OK(weft_await(t[0], NULL));
     unref_n(t, 2);
@@ -98,7 +89,7 @@ static int gather_child_cancelled(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_child_cancelled) { run_body(gather_child_cancelled, NULL); }
+TEST(gather_child_cancelled) { wt_run_body(gather_child_cancelled, NULL); }
 
 static int gather_all(void *arg, void **res) {
     static const intptr_t ms[] = {2000, 1001, 3000};
@@ -116,7 +107,7 @@ static int gather_all(void *arg, void **res) {
     fs[3] = f;
     ASSERT_OK(weft_call_later(L(), 2.5, cancel_cb, t[2], NULL));
     ASSERT_OK(weft_gather_all(fs, 4, results, codes));
-    ASSERT_EQ_DBL(now(), 2.5);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.5);
     ASSERT_EQ_INT(codes[0], 0);
     ASSERT_EQ_PTR(results[0], (void *)2000);
     ASSERT_EQ_INT(codes[1], WEFT_EIO);
@@ -131,7 +122,7 @@ static int gather_all(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_all_codes) { run_body(gather_all, NULL); }
+TEST(gather_all_codes) { wt_run_body(gather_all, NULL); }
 
 /* gather_all takes responsibility for errors: no "never retrieved" report. */
 static int gather_all_quiet(void *arg, void **res) {
@@ -149,7 +140,7 @@ static int gather_all_quiet(void *arg, void **res) {
 TEST(gather_all_no_report) {
     char *err;
     wt_capture_begin();
-    run_body(gather_all_quiet, NULL);
+    wt_run_body(gather_all_quiet, NULL);
     err = wt_capture_end();
     ASSERT_NOT_CONTAINS(err, "never retrieved");
     free(err);
@@ -166,7 +157,7 @@ static int gather_zero(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_zero) { run_body(gather_zero, NULL); }
+TEST(gather_zero) { wt_run_body(gather_zero, NULL); }
 
 static int gather_done_already(void *arg, void **res) {
     weft_future_t *f[2];
@@ -184,7 +175,7 @@ static int gather_done_already(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_done_already) { run_body(gather_done_already, NULL); }
+TEST(gather_done_already) { wt_run_body(gather_done_already, NULL); }
 
 static int gather_caller(void *arg, void **res) {
     static const intptr_t ms[] = {3000, 2000};
@@ -192,7 +183,7 @@ static int gather_caller(void *arg, void **res) {
     spawn_n(t, ms, 2);
     int rc = weft_gather(t, 2, NULL);
     wt_log(rc);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return rc;
 }
 
@@ -340,14 +331,14 @@ static int wait_modes(void *arg, void **res) {
     weft_task_t *t[3];
     spawn_n(t, ms, 3);
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_NEVER), 1);
-    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.0);
     ASSERT_EQ_INT(weft_future_done(t[1]), 1);
     ASSERT_EQ_INT(count_done(t, 3), 1);
     /* One is done already: FIRST_COMPLETED returns at once. */
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_NEVER), 1);
-    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.0);
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_NEVER), 3);
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     /* Without errors, FIRST_EXCEPTION is ALL_COMPLETED. */
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_NEVER), 3);
     unref_n(t, 3);
@@ -355,14 +346,14 @@ static int wait_modes(void *arg, void **res) {
     return 0;
 }
 
-TEST(wait_first_completed_and_all) { run_body(wait_modes, NULL); }
+TEST(wait_first_completed_and_all) { wt_run_body(wait_modes, NULL); }
 
 static int wait_first_exception(void *arg, void **res) {
     static const intptr_t ms[] = {1000, 2001, 3000};
     weft_task_t *t[3];
     spawn_n(t, ms, 3);
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_NEVER), 2);
-    ASSERT_EQ_DBL(now(), 2.001);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.001);
     ASSERT_EQ_INT(weft_future_done(t[2]), 0);
     ASSERT_EQ_INT(weft_task_cancelling(t[2]), 0);
     ASSERT_EQ_INT(weft_future_error(t[1]), WEFT_EIO);
@@ -372,33 +363,33 @@ static int wait_first_exception(void *arg, void **res) {
     return 0;
 }
 
-TEST(wait_first_exception) { run_body(wait_first_exception, NULL); }
+TEST(wait_first_exception) { wt_run_body(wait_first_exception, NULL); }
 
 static int wait_timeout(void *arg, void **res) {
     static const intptr_t ms[] = {3000, 1000, 2000};
     weft_task_t *t[3];
     spawn_n(t, ms, 3);
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_ALL_COMPLETED, 1.5), 1);
-    ASSERT_EQ_DBL(now(), 1.5);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.5);
     /* Not cancelled: they finish normally. */
     ASSERT_EQ_INT(weft_task_cancelling(t[0]), 0);
     ASSERT_EQ_INT(weft_task_cancelling(weft_current_task()), 0);
     /* One is done: FIRST_COMPLETED returns at once. */
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_FIRST_COMPLETED, 0.25), 1);
-    ASSERT_EQ_DBL(now(), 1.5);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.5);
     /* Nothing finishes in time: 0 after the timeout. */
     weft_future_t *rest[2] = {t[0], t[2]};
     ASSERT_EQ_INT(weft_wait(rest, 2, WEFT_FIRST_COMPLETED, 0.25), 0);
-    ASSERT_EQ_DBL(now(), 1.75);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.75);
     ASSERT_EQ_INT(weft_wait(t, 3, WEFT_ALL_COMPLETED, 10.0), 3);
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     WT_ASSERT_LOG(1000, 2000, 3000);
     unref_n(t, 3);
     *res = (void *)1;
     return 0;
 }
 
-TEST(wait_timeout_no_cancel) { run_body(wait_timeout, NULL); }
+TEST(wait_timeout_no_cancel) { wt_run_body(wait_timeout, NULL); }
 
 /* ---- as_completed --------------------------------------------------------------------- */
 
@@ -418,7 +409,7 @@ static int as_completed_order(void *arg, void **res) {
         ASSERT_EQ_INT(weft_future_done(f), 1);
         ASSERT_OK(weft_future_result(f, &v));
         ASSERT_EQ_PTR(v, (void *)want[i]);
-        ASSERT_EQ_DBL(now(), (double)want[i] / 1000.0);
+        ASSERT_EQ_DBL(wt_loop_now(), (double)want[i] / 1000.0);
     }
     ASSERT_EQ_INT(weft_as_completed_next(ac, &f), 0);
     weft_as_completed_free(ac);
@@ -427,7 +418,7 @@ static int as_completed_order(void *arg, void **res) {
     return 0;
 }
 
-TEST(as_completed_order) { run_body(as_completed_order, NULL); }
+TEST(as_completed_order) { wt_run_body(as_completed_order, NULL); }
 
 static int as_completed_timeout(void *arg, void **res) {
     static const intptr_t ms[] = {3000, 1000};
@@ -439,9 +430,9 @@ static int as_completed_timeout(void *arg, void **res) {
     ASSERT_EQ_INT(weft_as_completed_next(ac, &f), 1);
     ASSERT_EQ_PTR(f, t[1]);
     ASSERT_EQ_INT(weft_as_completed_next(ac, &f), WEFT_ETIMEDOUT);
-    ASSERT_EQ_DBL(now(), 2.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0);
     ASSERT_EQ_INT(weft_as_completed_next(ac, &f), WEFT_ETIMEDOUT); /* once passed, stays */
-    ASSERT_EQ_DBL(now(), 2.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0);
     weft_as_completed_free(ac);
     /* The futures were not cancelled. */
     ASSERT_EQ_INT(weft_task_cancelling(t[0]), 0);
@@ -451,7 +442,7 @@ static int as_completed_timeout(void *arg, void **res) {
     return 0;
 }
 
-TEST(as_completed_timeout) { run_body(as_completed_timeout, NULL); }
+TEST(as_completed_timeout) { wt_run_body(as_completed_timeout, NULL); }
 
 static int as_completed_done_already(void *arg, void **res) {
     weft_future_t *f[3], *got;
@@ -477,7 +468,7 @@ static int as_completed_done_already(void *arg, void **res) {
     return 0;
 }
 
-TEST(as_completed_done_already) { run_body(as_completed_done_already, NULL); }
+TEST(as_completed_done_already) { wt_run_body(as_completed_done_already, NULL); }
 
 /* Freed before every future was returned: nothing left behind (the loop-clean check). */
 static int as_completed_early_free(void *arg, void **res) {
@@ -495,7 +486,7 @@ static int as_completed_early_free(void *arg, void **res) {
     return 0;
 }
 
-TEST(as_completed_early_free) { run_body(as_completed_early_free, NULL); }
+TEST(as_completed_early_free) { wt_run_body(as_completed_early_free, NULL); }
 
 /* Errors that arrive after gather returned the first one are handled by gather too (asyncio
  * marks them retrieved): releasing the children reports nothing. */
@@ -514,7 +505,7 @@ static int gather_later_errors(void *arg, void **res) {
 TEST(gather_later_errors_not_reported) {
     char *err;
     wt_capture_begin();
-    run_body(gather_later_errors, NULL);
+    wt_run_body(gather_later_errors, NULL);
     err = wt_capture_end();
     ASSERT_NOT_CONTAINS(err, "never retrieved");
     free(err);
@@ -545,7 +536,7 @@ static int gather_duplicates(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_duplicates) { run_body(gather_duplicates, NULL); }
+TEST(gather_duplicates) { wt_run_body(gather_duplicates, NULL); }
 
 static int as_completed_empty(void *arg, void **res) {
     weft_as_completed_t *ac;
@@ -557,7 +548,7 @@ static int as_completed_empty(void *arg, void **res) {
     return 0;
 }
 
-TEST(as_completed_empty) { run_body(as_completed_empty, NULL); }
+TEST(as_completed_empty) { wt_run_body(as_completed_empty, NULL); }
 
 /* return-exceptions mode, caller cancelled: every child is cancelled and waited for (the
  * clean-up included), then -ECANCELED. */
@@ -577,7 +568,7 @@ static int gather_all_caller(void *arg, void **res) {
     t[1] = wt_spawn(NULL, slow_cleanup, NULL, NULL);
     int rc = weft_gather_all(t, 2, NULL, codes);
     wt_log(rc);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return rc;
 }
 

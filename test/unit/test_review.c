@@ -4,16 +4,7 @@
 #include "wt.h"
 
 static weft_loop_t *L(void) { return weft_get_running_loop(); }
-static double now(void) { return weft_loop_time(weft_get_running_loop()); }
 static weft_task_t *me(void) { return weft_current_task(); }
-
-static void run_body(weft_task_fn body, void *arg) {
-    weft_loop_t *loop = wt_loop_virtual();
-    void *v = NULL;
-    ASSERT_OK(wt_run_task(loop, body, arg, &v));
-    ASSERT_EQ_PTR(v, (void *)1);
-    WT_CLOSE_LOOP(loop);
-}
 
 static int log_and_ret(void *arg, void **res) {
     wt_log((int)(intptr_t)arg);
@@ -51,11 +42,11 @@ static int tg_sibling_parent(void *arg, void **res) {
 }
 
 /* Same stack size as the failing child: the fast path hands the stack to the sibling. */
-TEST(tg_sibling_cancelled_before_start_same_stack) { run_body(tg_sibling_parent, (void *)0); }
+TEST(tg_sibling_cancelled_before_start_same_stack) { wt_run_body(tg_sibling_parent, (void *)0); }
 
 /* A different stack size: the finishing child goes back to the loop (the slow path). */
 TEST(tg_sibling_cancelled_before_start_other_stack) {
-    run_body(tg_sibling_parent, (void *)(intptr_t)(128 * 1024));
+    wt_run_body(tg_sibling_parent, (void *)(intptr_t)(128 * 1024));
 }
 
 /* A chain of fresh tasks run back to back on one stack, each ending differently: every one
@@ -406,18 +397,18 @@ static int levels_body(void *arg, void **res) {
     ASSERT_EQ_INT(weft_timeout_end(&to, rc), WEFT_ETIMEDOUT);
     ASSERT_EQ_INT(weft_task_cancelling(me()), 1);
     ASSERT_OK(weft_sleep(1)); /* the outside request is still held back */
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     weft_shield_end();
     ASSERT_EQ_INT(weft_sleep(1), WEFT_ECANCELED);
     ASSERT_EQ_INT(weft_sleep(1), WEFT_ECANCELED); /* sticky */
     ASSERT_EQ_INT(weft_task_uncancel(me()), 0);
     ASSERT_OK(weft_sleep(1));
-    ASSERT_EQ_DBL(now(), 4.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 4.0);
     *res = (void *)1;
     return 0;
 }
 
-TEST(cancel_levels_shield_timeout) { run_body(levels_body, NULL); }
+TEST(cancel_levels_shield_timeout) { wt_run_body(levels_body, NULL); }
 
 /* asyncio's Timeout.reschedule() on a timeout that has exited raises RuntimeError. A scope that
  * has ended is off the task's list; re-arming it must not cancel the task later (and a scope
@@ -427,7 +418,7 @@ static int reschedule_after_end(void *arg, void **res) {
     int rc, sleep_rc;
     ASSERT_OK(weft_timeout_begin(&to, 10));
     ASSERT_OK(weft_timeout_end(&to, 0));
-    rc = weft_timeout_reschedule(&to, now() + 1);
+    rc = weft_timeout_reschedule(&to, wt_loop_now() + 1);
     sleep_rc = weft_sleep(2);
     ASSERT_EQ_INT(sleep_rc, 0);   /* not cancelled by a scope that has ended */
     ASSERT_NE_INT(rc, 0);         /* refused */
@@ -436,7 +427,7 @@ static int reschedule_after_end(void *arg, void **res) {
     return 0;
 }
 
-TEST(timeout_reschedule_after_end) { run_body(reschedule_after_end, NULL); }
+TEST(timeout_reschedule_after_end) { wt_run_body(reschedule_after_end, NULL); }
 
 /* Awaiting a task while being cancelled: the cancel is passed on and the awaiter waits for the
  * awaited task's clean-up; the awaited task's cancellation does not leak into the awaiter's
@@ -459,7 +450,7 @@ static int awaiter_cancelled(void *arg, void **res) {
     rc = weft_await(child, NULL);
     wt_log(2);
     ASSERT_EQ_INT(rc, WEFT_ECANCELED);
-    ASSERT_EQ_DBL(now(), 3.0); /* waited for the clean-up */
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0); /* waited for the clean-up */
     ASSERT_EQ_INT(weft_timeout_end(&to, rc), WEFT_ETIMEDOUT);
     ASSERT_EQ_INT(weft_future_cancelled(child), 1);
     ASSERT_EQ_INT(weft_task_cancelling(me()), 0);
@@ -470,7 +461,7 @@ static int awaiter_cancelled(void *arg, void **res) {
     return 0;
 }
 
-TEST(await_while_cancelled_waits_cleanup) { run_body(awaiter_cancelled, NULL); }
+TEST(await_while_cancelled_waits_cleanup) { wt_run_body(awaiter_cancelled, NULL); }
 
 /* TaskGroup: a failure while the parent is inside a shielded clean-up: the parent is not
  * interrupted, wait() takes the group's cancellation back. */
@@ -498,7 +489,7 @@ static int tg_shielded_parent(void *arg, void **res) {
     ASSERT_EQ_INT(weft_task_cancelling(me()), 1);
     ASSERT_EQ_INT(weft_taskgroup_wait(tg), WEFT_EIO);
     ASSERT_EQ_INT(weft_task_cancelling(me()), 0);
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     WT_ASSERT_LOG(WEFT_ECANCELED);
     weft_taskgroup_free(tg);
     ASSERT_OK(weft_sleep(1));
@@ -506,7 +497,7 @@ static int tg_shielded_parent(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_failure_while_parent_shielded) { run_body(tg_shielded_parent, NULL); }
+TEST(tg_failure_while_parent_shielded) { wt_run_body(tg_shielded_parent, NULL); }
 
 /* gather cancelled from the caller while children are NEW (never ran): they end cancelled
  * without running, the caller gets -ECANCELED, nothing leaks. */
@@ -529,7 +520,7 @@ static int gather_cancel_new_children(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_timeout_cancels_children) { run_body(gather_cancel_new_children, NULL); }
+TEST(gather_timeout_cancels_children) { wt_run_body(gather_cancel_new_children, NULL); }
 
 /* as_completed: once the timeout has passed, next() keeps returning -ETIMEDOUT (weft.h:
  * "-ETIMEDOUT once the timeout passes"; asyncio queues a timeout for every future still
@@ -540,7 +531,7 @@ static int as_completed_late(void *arg, void **res) {
     weft_future_t *f = NULL;
     ASSERT_OK(weft_as_completed_new(&ac, &t, 1, 1.0));
     ASSERT_EQ_INT(weft_as_completed_next(ac, &f), WEFT_ETIMEDOUT);
-    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.0);
     ASSERT_OK(weft_sleep(2)); /* t finishes at 2.0 */
     ASSERT_EQ_INT(weft_future_done(t), 1);
     f = NULL;
@@ -551,7 +542,7 @@ static int as_completed_late(void *arg, void **res) {
     return 0;
 }
 
-TEST(as_completed_after_timeout_stays_timed_out) { run_body(as_completed_late, NULL); }
+TEST(as_completed_after_timeout_stays_timed_out) { wt_run_body(as_completed_late, NULL); }
 
 /* Bad arguments are refused with -EINVAL (weft.h's convention), not dereferenced: a NULL
  * array, or a NULL entry. */
@@ -565,7 +556,7 @@ static int as_completed_bad_args(void *arg, void **res) {
     return 0;
 }
 
-TEST(as_completed_null_args) { run_body(as_completed_bad_args, NULL); }
+TEST(as_completed_null_args) { wt_run_body(as_completed_bad_args, NULL); }
 
 /* wait() with a timeout, cancelled while waiting: -ECANCELED, its timer gone, the futures not
  * cancelled. */
@@ -582,13 +573,13 @@ static int wait_cancelled(void *arg, void **res) {
     ASSERT_EQ_INT(st.timers, 1); /* only the child's sleep */
     ASSERT_EQ_INT(weft_future_done(t), 0);
     ASSERT_OK(weft_await(t, NULL));
-    ASSERT_EQ_DBL(now(), 5.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 5.0);
     weft_unref(t);
     *res = (void *)1;
     return 0;
 }
 
-TEST(wait_timeout_cancelled_cleans_timer) { run_body(wait_cancelled, NULL); }
+TEST(wait_timeout_cancelled_cleans_timer) { wt_run_body(wait_cancelled, NULL); }
 
 /* ---- reference counting and lifetimes ----------------------------------------------------- */
 
@@ -616,7 +607,7 @@ static int gather_drops(void *arg, void **res) {
     return 0;
 }
 
-TEST(gather_drops_children_as_they_complete) { run_body(gather_drops, NULL); }
+TEST(gather_drops_children_as_they_complete) { wt_run_body(gather_drops, NULL); }
 
 /* shield: the outer released while the inner still runs; the inner finishes on its own. */
 static int shield_outer_released(void *arg, void **res) {
@@ -632,14 +623,14 @@ static int shield_outer_released(void *arg, void **res) {
     ASSERT_EQ_INT(weft_future_done(inner), 0);
     weft_unref(outer);
     ASSERT_OK(weft_await(inner, NULL));
-    ASSERT_EQ_DBL(now(), 2.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0);
     WT_ASSERT_LOG(2);
     weft_unref(inner);
     *res = (void *)1;
     return 0;
 }
 
-TEST(shield_outer_released_early) { run_body(shield_outer_released, NULL); }
+TEST(shield_outer_released_early) { wt_run_body(shield_outer_released, NULL); }
 
 /* Handles: cancel after the callback ran returns 0 and changes nothing; a timer handle
  * cancelled after its timer fired but before its callback ran: the callback does not run. */

@@ -3,7 +3,6 @@
  * timeout scopes, and loop close with tasks blocked in each primitive. Virtual clock only. */
 #include "wt.h"
 
-static double now(void) { return weft_loop_time(weft_get_running_loop()); }
 
 static weft_task_t *spawn(weft_task_fn fn, intptr_t arg) {
     return wt_spawn(NULL, fn, (void *)arg, NULL);
@@ -298,7 +297,7 @@ static int lock_timed(void *arg, void **res) {
     rc = weft_lock_acquire(lk);
     rc = weft_timeout_end(&to, rc);
     wt_log(rc);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return 0;
 }
 
@@ -389,7 +388,7 @@ static int ev_timed(void *arg, void **res) {
     ASSERT_OK(weft_timeout_begin(&to, 0.25));
     rc = weft_event_wait(ev);
     wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return 0;
 }
 
@@ -602,7 +601,7 @@ static int cond_timed(void *arg, void **res) {
     ASSERT_OK(weft_timeout_begin(&to, 0.5));
     rc = weft_condition_wait(cv);
     wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     ASSERT_OK(weft_condition_release(cv)); /* held again */
     return 0;
 }
@@ -769,7 +768,7 @@ static int sem_timed(void *arg, void **res) {
     ASSERT_OK(weft_timeout_begin(&to, 0.5));
     rc = weft_semaphore_acquire(sem);
     wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return 0;
 }
 
@@ -784,7 +783,7 @@ static int sem_timeout_main(void *arg, void **res) {
     ASSERT_EQ_INT(weft_future_cancelled(t), 1);
     weft_unref(t);
     WT_ASSERT_LOG(WEFT_ETIMEDOUT, 500, 5, WEFT_ECANCELED);
-    ASSERT_EQ_DBL(now(), 0.75);
+    ASSERT_EQ_DBL(wt_loop_now(), 0.75);
     ASSERT_EQ_INT(weft_semaphore_value(sem), 0);
     ASSERT_OK(weft_semaphore_free(sem)); /* nobody left queued */
     return 0;
@@ -1025,7 +1024,7 @@ static int bar_timed(void *arg, void **res) {
     ASSERT_OK(weft_timeout_begin(&to, 0.5));
     rc = weft_barrier_wait(bar);
     wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     return 0;
 }
 

@@ -1,16 +1,7 @@
 /* TaskGroup (asyncio.TaskGroup): structured concurrency for a parent task. */
 #include "wt.h"
 
-static double now(void) { return weft_loop_time(weft_get_running_loop()); }
 static weft_task_t *me(void) { return weft_current_task(); }
-
-static void run_body(weft_task_fn body, void *arg) {
-    weft_loop_t *loop = wt_loop_virtual();
-    void *v = NULL;
-    ASSERT_OK(wt_run_task(loop, body, arg, &v));
-    ASSERT_EQ_PTR(v, (void *)1);
-    WT_CLOSE_LOOP(loop);
-}
 
 /* Sleeps arg ms; logs ms on success or the error; returns arg. */
 static int kid(void *arg, void **res) {
@@ -47,7 +38,7 @@ static int all_ok(void *arg, void **res) {
     t[1] = tg_spawn(tg, kid, 1000);
     t[2] = tg_spawn(tg, kid, 2000);
     ASSERT_OK(weft_taskgroup_wait(tg));
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     ASSERT_EQ_INT(weft_taskgroup_error_count(tg), 0);
     for (int i = 0; i < 3; i++) {
         ASSERT_OK(weft_future_result(t[i], &v));
@@ -60,7 +51,7 @@ static int all_ok(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_all_ok) { run_body(all_ok, NULL); }
+TEST(tg_all_ok) { wt_run_body(all_ok, NULL); }
 
 static int empty_group(void *arg, void **res) {
     weft_taskgroup_t *tg;
@@ -72,7 +63,7 @@ static int empty_group(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_wait_empty) { run_body(empty_group, NULL); }
+TEST(tg_wait_empty) { wt_run_body(empty_group, NULL); }
 
 /* The first failure cancels the siblings and the parent; wait() takes the parent's
  * cancellation back and returns the error. */
@@ -85,11 +76,11 @@ static int first_failure(void *arg, void **res) {
     bad = tg_spawn(tg, failing_kid, 1000);
     rc = weft_sleep(5.0); /* the parent's own work */
     ASSERT_EQ_INT(rc, WEFT_ECANCELED);
-    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.0);
     ASSERT_EQ_INT(weft_taskgroup_create_task(tg, &extra, kid, (void *)1, NULL), WEFT_EBUSY);
     ASSERT_NULL(extra);
     ASSERT_EQ_INT(weft_taskgroup_wait(tg), WEFT_EIO);
-    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.0);
     ASSERT_EQ_INT(weft_future_cancelled(sib), 1);
     ASSERT_EQ_INT(weft_taskgroup_error_count(tg), 1);
     ASSERT_EQ_PTR(weft_taskgroup_error(tg, 0), bad);
@@ -107,7 +98,7 @@ static int first_failure(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_first_failure_cancels) { run_body(first_failure, NULL); }
+TEST(tg_first_failure_cancels) { wt_run_body(first_failure, NULL); }
 
 /* The parent already waiting in wait() when the failure comes. */
 static int failure_during_wait(void *arg, void **res) {
@@ -117,7 +108,7 @@ static int failure_during_wait(void *arg, void **res) {
     a = tg_spawn(tg, kid, 10000);
     b = tg_spawn(tg, failing_kid, 2000);
     ASSERT_EQ_INT(weft_taskgroup_wait(tg), WEFT_EIO);
-    ASSERT_EQ_DBL(now(), 2.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0);
     ASSERT_EQ_INT(weft_future_cancelled(a), 1);
     ASSERT_EQ_INT(weft_task_cancelling(me()), 0);
     ASSERT_OK(weft_sleep(1.0));
@@ -128,7 +119,7 @@ static int failure_during_wait(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_failure_during_wait) { run_body(failure_during_wait, NULL); }
+TEST(tg_failure_during_wait) { wt_run_body(failure_during_wait, NULL); }
 
 /* Several children fail: wait returns the first error, and every error is readable. */
 static int cleanup_fails(void *arg, void **res) {
@@ -156,7 +147,7 @@ static int many_errors(void *arg, void **res) {
     t[2] = tg_spawn(tg, cleanup_fails, 0);
     t[3] = tg_spawn(tg, kid, 5000);
     ASSERT_EQ_INT(weft_taskgroup_wait(tg), WEFT_EIO);
-    ASSERT_EQ_DBL(now(), 2.0); /* waited for every clean-up */
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0); /* waited for every clean-up */
     ASSERT_EQ_INT(weft_taskgroup_error_count(tg), 3);
     ASSERT_EQ_PTR(weft_taskgroup_error(tg, 0), t[0]);
     for (size_t i = 0; i < 3; i++) {
@@ -177,7 +168,7 @@ static int many_errors(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_multiple_errors) { run_body(many_errors, NULL); }
+TEST(tg_multiple_errors) { wt_run_body(many_errors, NULL); }
 
 /* The errors the group handled are not reported as never retrieved. */
 static int errors_not_reported(void *arg, void **res) {
@@ -195,7 +186,7 @@ static int errors_not_reported(void *arg, void **res) {
 TEST(tg_errors_not_reported) {
     char *err;
     wt_capture_begin();
-    run_body(errors_not_reported, NULL);
+    wt_run_body(errors_not_reported, NULL);
     err = wt_capture_end();
     ASSERT_NOT_CONTAINS(err, "never retrieved");
     free(err);
@@ -217,7 +208,7 @@ static int cancelled_child_ok(void *arg, void **res) {
     ASSERT_OK(weft_sleep(1.5)); /* the parent is not cancelled */
     ASSERT_EQ_INT(weft_cancel(c, NULL), 1);
     ASSERT_OK(weft_taskgroup_wait(tg));
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     ASSERT_EQ_INT(weft_future_cancelled(a), 1);
     ASSERT_OK(weft_future_result(b, NULL));
     ASSERT_EQ_INT(weft_future_cancelled(c), 1);
@@ -230,7 +221,7 @@ static int cancelled_child_ok(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_cancelled_child_not_error) { run_body(cancelled_child_ok, NULL); }
+TEST(tg_cancelled_child_not_error) { wt_run_body(cancelled_child_ok, NULL); }
 
 /* The parent cancelled from outside while in wait(): children cancelled, -ECANCELED, and the
  * parent stays cancelled (the cancellation was not the group's to take back). */
@@ -243,7 +234,7 @@ static int parent_waits(void *arg, void **res) {
     kids_seen[1] = tg_spawn(tg, kid, 10000);
     rc = weft_taskgroup_wait(tg);
     wt_log(rc);
-    wt_log((int)(now() * 1000));
+    wt_log((int)(wt_loop_now() * 1000));
     wt_log(weft_task_cancelling(me()));
     wt_log(weft_sleep(1.0));
     weft_taskgroup_free(tg);
@@ -280,7 +271,7 @@ static int parent_works(void *arg, void **res) {
     rc = weft_taskgroup_wait(tg);
     ASSERT_EQ_INT(rc, WEFT_ECANCELED);
     ASSERT_EQ_INT(weft_future_cancelled(k), 1);
-    ASSERT_EQ_DBL(now(), 1.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 1.0);
     weft_unref(k);
     weft_taskgroup_free(tg);
     return rc;
@@ -307,7 +298,7 @@ static int free_without_wait(void *arg, void **res) {
     ASSERT_EQ_INT(weft_future_done(b), 1);
     ASSERT_EQ_INT(weft_future_cancelled(b), 1);
     ASSERT_OK(weft_future_result(a, NULL));
-    ASSERT_EQ_DBL(now(), 2.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0);
     WT_ASSERT_LOG(1000, WEFT_ECANCELED);
     weft_unref(a);
     weft_unref(b);
@@ -315,7 +306,7 @@ static int free_without_wait(void *arg, void **res) {
     return 0;
 }
 
-TEST(tg_free_without_wait) { run_body(free_without_wait, NULL); }
+TEST(tg_free_without_wait) { wt_run_body(free_without_wait, NULL); }
 
 /* A child adds a sibling to the group while it runs; wait() waits for it too. */
 static weft_taskgroup_t *shared_tg;
@@ -329,14 +320,14 @@ static int child_adds(void *arg, void **res) {
     ASSERT_OK(weft_taskgroup_new(&shared_tg));
     ASSERT_OK(weft_taskgroup_create_task(shared_tg, NULL, adder, NULL, NULL));
     ASSERT_OK(weft_taskgroup_wait(shared_tg));
-    ASSERT_EQ_DBL(now(), 3.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 3.0);
     WT_ASSERT_LOG(2000);
     weft_taskgroup_free(shared_tg);
     *res = (void *)1;
     return 0;
 }
 
-TEST(tg_child_adds_child) { run_body(child_adds, NULL); }
+TEST(tg_child_adds_child) { wt_run_body(child_adds, NULL); }
 
 /* Two groups in one parent, one after the other: the second is unaffected by the first's
  * failure. */
@@ -350,12 +341,12 @@ static int two_groups(void *arg, void **res) {
     ASSERT_OK(weft_taskgroup_create_task(tg, NULL, kid, (void *)1000, NULL));
     ASSERT_OK(weft_taskgroup_wait(tg));
     weft_taskgroup_free(tg);
-    ASSERT_EQ_DBL(now(), 2.0);
+    ASSERT_EQ_DBL(wt_loop_now(), 2.0);
     *res = (void *)1;
     return 0;
 }
 
-TEST(tg_sequential_groups) { run_body(two_groups, NULL); }
+TEST(tg_sequential_groups) { wt_run_body(two_groups, NULL); }
 
 const wt_test_t wt_tests[] = {
     T(tg_all_ok),

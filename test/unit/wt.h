@@ -156,6 +156,11 @@ void wt_check_clean(const char *file, int line, weft_loop_t *loop);
 /* Runs fn(arg) as a task of `loop` until it is done and returns its outcome; the task
  * reference is released. */
 int wt_run_task(weft_loop_t *loop, weft_task_fn fn, void *arg, void **result);
+/* Runs body(arg) as the main task of a fresh virtual-clock loop, asserts it returned the value
+ * (void *)1, then closes the loop clean. */
+void wt_run_body(weft_task_fn body, void *arg);
+/* The running loop's time (virtual in most tests), as opposed to wt_now(). */
+static inline double wt_loop_now(void) { return weft_loop_time(weft_get_running_loop()); }
 /* Creates a task (ASSERTing success) with an optional name; the caller owns the reference. */
 weft_task_t *wt_spawn(weft_loop_t *loop, weft_task_fn fn, void *arg, const char *name);
 
