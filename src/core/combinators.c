@@ -67,11 +67,8 @@ static void gather_child_done(weft__waiter_t *w, weft_future_t *child) {
     gather_waiter_t *gw = weft__container_of(w, gather_waiter_t, waiter);
     gather_t *g = gw->g;
     gw->child = NULL;
-    /* Recording may complete the gather and so release it: keep it for the unref below. */
-    weft__ref(&g->fut);
     gather_record(g, (size_t)(gw - g->waiters), child);
     weft__unref(child);
-    weft__unref(&g->fut);
 }
 
 static int gather_new(weft_loop_t *loop, weft_future_t *const *fs, size_t n, int flags,

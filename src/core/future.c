@@ -18,17 +18,6 @@ typedef struct donecb {
     weft_future_t *future;
 } donecb_t;
 
-void weft__future_init(weft_future_t *f, weft_loop_t *loop, uint8_t kind) {
-    /* The common part only: tasks set their own fields. */
-    memset(f, 0, offsetof(struct weft_future, fn));
-    f->loop = loop;
-    f->kind = kind;
-    f->refs = 1;
-    loop->refs++;
-    if (kind != WEFT__TASK)
-        loop->nfutures++;
-}
-
 int weft_loop_create_future(weft_loop_t *loop, weft_future_t **future) {
     weft_future_t *f;
     if (!loop || !future)
@@ -144,6 +133,12 @@ void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *valu
     if (!w)
         return;
     f->waiters = NULL;
+    if (!w->next) { /* one waiter, the common case: nothing to reorder */
+        weft__ref(f);
+        w->fire(w, f);
+        weft__unref(f);
+        return;
+    }
     /* Registered newest first: reverse so they fire in registration order (asyncio's). */
     while (w) {
         weft__waiter_t *next = w->next;

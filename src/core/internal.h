@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "weft.h"
 #include "../coro/coro.h"
@@ -231,7 +232,16 @@ static inline void weft__unref(weft_future_t *f) {
     if (--f->refs == 0)
         weft__future_destroy(f);
 }
-void weft__future_init(weft_future_t *f, weft_loop_t *loop, uint8_t kind);
+static inline void weft__future_init(weft_future_t *f, weft_loop_t *loop, uint8_t kind) {
+    /* The common part only: tasks set their own fields. */
+    memset(f, 0, offsetof(struct weft_future, fn));
+    f->loop = loop;
+    f->kind = kind;
+    f->refs = 1;
+    loop->refs++;
+    if (kind != WEFT__TASK)
+        loop->nfutures++;
+}
 void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *value, char *msg);
 /* Frees a queued done callback without running it (loop close). */
 void weft__drop_work(weft__work_t *w);
