@@ -16,6 +16,7 @@ struct weft_barrier {
     unsigned parties;
     unsigned count;          /* tasks inside: waiting, or woken and not yet gone */
     int state;
+    size_t users;            /* tasks inside weft_barrier_wait, counted or blocked */
 };
 
 /* A counted task leaves: the last one out of a drain or a reset opens the next cycle. */
@@ -31,6 +32,7 @@ static void barrier_abort_filling(weft__run_t *run, void *arg) {
     weft__wnode_t *n = arg;
     (void)run;
     weft__wlist_unlink(n);
+    weft__wnode_uncount(n);
     barrier_exit(n->obj);
 }
 
@@ -48,6 +50,7 @@ int weft_barrier_new(weft_barrier_t **bp, unsigned parties) {
     weft__wlist_init(&b->blocked);
     b->parties = parties;
     b->count = 0;
+    b->users = 0;
     b->state = FILLING;
     *bp = b;
     return 0;
@@ -56,7 +59,7 @@ int weft_barrier_new(weft_barrier_t **bp, unsigned parties) {
 int weft_barrier_free(weft_barrier_t *b) {
     if (!b)
         return 0;
-    if (b->count || b->blocked.head)
+    if (b->count || b->blocked.head || b->users)
         return WEFT_EBUSY;
     weft__loop_unref(b->loop);
     free(b);
@@ -79,7 +82,9 @@ int weft_barrier_wait(weft_barrier_t *b) {
             break;
         if (weft__cancel_visible(t))
             return WEFT_ECANCELED;
-        rc = weft__wlist_wait(&b->blocked, &n, t, b, false, weft__wnode_abort_unlink);
+        b->users++;
+        rc = weft__wlist_wait(&b->blocked, &n, t, b, false, weft__wnode_abort_unlink, &b->users);
+        b->users--;
         if (rc < 0)
             return rc;
     }
@@ -92,7 +97,9 @@ int weft_barrier_wait(weft_barrier_t *b) {
         barrier_exit(b);
         return (int)index;
     }
-    rc = weft__wlist_wait(&b->filling, &n, t, b, false, barrier_abort_filling);
+    b->users++;
+    rc = weft__wlist_wait(&b->filling, &n, t, b, false, barrier_abort_filling, &b->users);
+    b->users--;
     /* Decided now, as asyncio does: an abort or a reset between the release and this task's
      * turn still breaks its wait. */
     if (rc != WEFT_ECANCELED)
@@ -102,6 +109,8 @@ int weft_barrier_wait(weft_barrier_t *b) {
 }
 
 void weft_barrier_reset(weft_barrier_t *b) {
+    if (weft__sync_foreign(b->loop))
+        return;
     if (b->count > 0) {
         b->state = RESETTING;
         weft__wlist_grant_all(&b->filling);
@@ -112,6 +121,8 @@ void weft_barrier_reset(weft_barrier_t *b) {
 }
 
 void weft_barrier_abort(weft_barrier_t *b) {
+    if (weft__sync_foreign(b->loop))
+        return;
     b->state = BROKEN;
     weft__wlist_grant_all(&b->filling);
     weft__wlist_grant_all(&b->blocked);

@@ -12,6 +12,7 @@ struct weft_condition {
     weft_lock_t *lock;       /* &own, or the caller's (which must outlive the condition) */
     weft__wlist_t waiters;   /* only those not notified yet: notify(n) counts these */
     weft_lock_t own;
+    size_t users;            /* tasks inside weft_condition_wait */
 };
 
 static size_t cond_notify(weft_condition_t *c, size_t n) {
@@ -35,6 +36,7 @@ int weft_condition_new(weft_condition_t **cond, weft_lock_t *lock) {
     c->loop = loop;
     loop->refs++;
     weft__wlist_init(&c->waiters);
+    c->users = 0;
     if (lock) {
         c->lock = lock;
     } else {
@@ -48,7 +50,7 @@ int weft_condition_new(weft_condition_t **cond, weft_lock_t *lock) {
 int weft_condition_free(weft_condition_t *c) {
     if (!c)
         return 0;
-    if (c->waiters.head || (c->lock == &c->own && c->own.waiters.head))
+    if (c->waiters.head || c->users || (c->lock == &c->own && (c->own.waiters.head || c->own.users)))
         return WEFT_EBUSY;
     if (c->lock == &c->own)
         weft__lock_fini(&c->own);
@@ -86,10 +88,12 @@ int weft_condition_wait(weft_condition_t *c) {
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
     weft__lock_hand_off(c->lock);
-    rc = weft__wlist_wait(&c->waiters, &n, t, c, false, weft__wnode_abort_unlink);
+    c->users++;
+    rc = weft__wlist_wait(&c->waiters, &n, t, c, false, weft__wnode_abort_unlink, &c->users);
     notified = n.granted;
     /* Cannot fail: t does not hold the lock, and the wait ends only with it. */
-    weft__lock_acquire(c->lock, t, true);
+    weft__lock_acquire(c->lock, t, true, &c->users);
+    c->users--;
     if (rc == WEFT_ECANCELED || weft__cancel_visible(t)) {
         if (notified)
             cond_notify(c, 1);

@@ -37,7 +37,7 @@ int weft_event_free(weft_event_t *e) {
 }
 
 void weft_event_set(weft_event_t *e) {
-    if (e->set)
+    if (e->set || weft__sync_foreign(e->loop))
         return;
     e->set = 1;
     weft__wlist_grant_all(&e->waiters);
@@ -58,6 +58,6 @@ int weft_event_wait(weft_event_t *e) {
         return 0;
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
-    rc = weft__wlist_wait(&e->waiters, &n, t, e, false, weft__wnode_abort_unlink);
+    rc = weft__wlist_wait(&e->waiters, &n, t, e, false, weft__wnode_abort_unlink, NULL);
     return rc == WEFT_ECANCELED ? rc : 0;
 }

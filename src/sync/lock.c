@@ -8,6 +8,7 @@
 void weft__wnode_abort_unlink(weft__run_t *run, void *arg) {
     (void)run;
     weft__wlist_unlink(arg);
+    weft__wnode_uncount(arg);
 }
 
 void weft__lock_init(weft_lock_t *l, weft_loop_t *loop) {
@@ -15,6 +16,7 @@ void weft__lock_init(weft_lock_t *l, weft_loop_t *loop) {
     loop->refs++;
     weft__wlist_init(&l->waiters);
     l->owner = 0;
+    l->users = 0;
 }
 
 void weft__lock_fini(weft_lock_t *l) { weft__loop_unref(l->loop); }
@@ -33,9 +35,10 @@ static void lock_abort(weft__run_t *run, void *arg) {
         weft__wlist_unlink(n);
     else if (n->granted && l->owner == n->task->id)
         weft__lock_hand_off(l);
+    weft__wnode_uncount(n);
 }
 
-int weft__lock_acquire(weft_lock_t *l, weft_task_t *t, bool shielded) {
+int weft__lock_acquire(weft_lock_t *l, weft_task_t *t, bool shielded, size_t *users) {
     weft__wnode_t n;
     int rc;
     if (l->owner == t->id)
@@ -46,7 +49,7 @@ int weft__lock_acquire(weft_lock_t *l, weft_task_t *t, bool shielded) {
     }
     if (!shielded && weft__cancel_visible(t))
         return WEFT_ECANCELED;
-    rc = weft__wlist_wait(&l->waiters, &n, t, l, shielded, lock_abort);
+    rc = weft__wlist_wait(&l->waiters, &n, t, l, shielded, lock_abort, users);
     if (!n.granted)
         return rc;
     if (rc == WEFT_ECANCELED && !shielded) {
@@ -72,7 +75,7 @@ int weft_lock_new(weft_lock_t **lock) {
 int weft_lock_free(weft_lock_t *l) {
     if (!l)
         return 0;
-    if (l->waiters.head)
+    if (l->waiters.head || l->users)
         return WEFT_EBUSY;
     weft__lock_fini(l);
     free(l);
@@ -86,7 +89,10 @@ int weft_lock_acquire(weft_lock_t *l) {
         return WEFT_EINVAL;
     if ((rc = weft__sync_task(l->loop, &t)) < 0)
         return rc;
-    return weft__lock_acquire(l, t, false);
+    l->users++;
+    rc = weft__lock_acquire(l, t, false, &l->users);
+    l->users--;
+    return rc;
 }
 
 int weft_lock_release(weft_lock_t *l) {

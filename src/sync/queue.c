@@ -4,11 +4,13 @@
  * maxsize at creation when bounded, so a put or get allocates nothing. Waiting tasks are
  * nodes on their own stacks, in FIFO lists: getters, putters, joiners.
  *
- * Invariants: getters wait only while the queue is empty, putters only while it is full. Items
- * move directly between a waiter and the queue instead of waking the waiter to retry (asyncio
- * wakes and re-checks): a put finding a getter hands its item to that getter; a get that frees
- * a slot moves the first putter's item in. The woken task finds its operation already done,
- * nobody can overtake it, and order stays first come, first served.
+ * Invariants: getters wait only while no item is free, putters only while the queue is full.
+ * A put that finds a waiting getter stores its item and reserves one item for that getter (the
+ * item stays in the queue, as in asyncio, so maxsize, qsize and the order of a LIFO or priority
+ * queue stay exactly asyncio's); the getter takes an item when it resumes, and nobody else can
+ * take a reserved one. A get that frees a slot moves the first waiting putter's item in. The
+ * woken task finds its operation done or its item waiting: nobody overtakes it, and order stays
+ * first come, first served.
  *
  * A waiter woken by a cancellation stays in its list until it runs again; those nodes are
  * skipped (and unlinked) by whoever looks for a waiter to serve, as asyncio skips a cancelled
@@ -58,6 +60,7 @@ struct weft_queue {
     weft_loop_t *loop;
     size_t unfinished;    /* items put and not yet task_done'd */
     size_t nwaiting;      /* waiter nodes that still point here (linked, or served but not resumed) */
+    size_t reserved;      /* items promised to getters that were woken and have not run yet */
     uint64_t seq;
     size_t maxsize;
     weft_queue_cmp_fn cmp;
@@ -238,6 +241,15 @@ static void item_done(weft_queue_t *q) {
         serve_all(&q->joiners, QW_DONE, 0);
 }
 
+/* Wakes the first waiting getter, if an item is free for it, and reserves that item. */
+static void reserve_for_getter(weft_queue_t *q) {
+    qwaiter_t *w;
+    if (q->len > q->reserved && (w = first_waiting(&q->getters))) {
+        q->reserved++;
+        serve(&q->getters, w, QW_DONE, 0);
+    }
+}
+
 /* A get freed a slot: the first waiting putter's item goes in and the putter is done. */
 static __attribute__((noinline)) void admit_putter(weft_queue_t *q) {
     qwaiter_t *w;
@@ -247,29 +259,24 @@ static __attribute__((noinline)) void admit_putter(weft_queue_t *q) {
         return; /* out of memory growing past the pre-sized capacity: it keeps waiting */
     q->unfinished++;
     serve(&q->putters, w, QW_DONE, 0);
+    if (q->getters.head) /* every item was promised, and getters still wait */
+        reserve_for_getter(q);
 }
 
-/* A put: to the first waiting getter if there is one, else into the queue if there is room.
+/* A put: into the queue if there is room, waking the first waiting getter.
  * WEFT_EQUEUEFULL: the caller waits (or gives up). */
 static inline int put_now(weft_queue_t *q, qent_t *e) {
     int rc;
     if (weft__unlikely(q->shutdown))
         return WEFT_EQUEUESHUTDOWN;
-    e->seq = q->seq++;
-    if (weft__unlikely(q->getters.head != NULL)) {
-        qwaiter_t *w = first_waiting(&q->getters);
-        if (w) {
-            w->ent = *e;
-            q->unfinished++;
-            serve(&q->getters, w, QW_DONE, 0);
-            return 0;
-        }
-    }
     if (q->len >= q->limit)
         return WEFT_EQUEUEFULL;
+    e->seq = q->seq++;
     if ((rc = store_push(q, e, false)) < 0)
         return rc;
     q->unfinished++;
+    if (weft__unlikely(q->getters.head != NULL))
+        reserve_for_getter(q);
     return 0;
 }
 
@@ -278,29 +285,6 @@ static inline void *take(weft_queue_t *q) {
     if (weft__unlikely(q->putters.head != NULL))
         admit_putter(q);
     return item;
-}
-
-/* An item a cancelled getter was handed, or one a getter abandoned at loop close held: to the
- * next waiting getter (unless `quiet`: no task may be woken), else back to the front. After an
- * immediate shutdown it is dropped and counts as done, like the items the shutdown dropped.
- * Fails only if the queue must grow and cannot. */
-static int give_back(weft_queue_t *q, const qent_t *e, bool quiet) {
-    qwaiter_t *w;
-    if (q->immediate) {
-        if (quiet) {
-            if (q->unfinished > 0)
-                q->unfinished--; /* the joiners are being abandoned too: wake nobody */
-        }
-        else
-            item_done(q);
-        return 0;
-    }
-    if (!quiet && (w = first_waiting(&q->getters))) {
-        w->ent = *e;
-        serve(&q->getters, w, QW_DONE, 0);
-        return 0;
-    }
-    return store_push(q, e, true);
 }
 
 /* ---- waiting ----------------------------------------------------------------------------- */
@@ -313,8 +297,8 @@ static void waiter_abort(weft__run_t *run, void *arg) {
     (void)run;
     if (w->state == QW_LINKED)
         list_remove(w->list, w);
-    else if (w->state == QW_DONE && w->list == &q->getters)
-        (void)give_back(q, &w->ent, true);
+    else if (w->state == QW_DONE && w->list == &q->getters && !q->immediate)
+        q->reserved--; /* its item stays; nobody is woken for it: the loop is closing */
     q->nwaiting--;
 }
 
@@ -338,10 +322,9 @@ static int wait_on(weft_queue_t *q, qlist_t *list, qwaiter_t *w, weft_task_t *t)
     return rc;
 }
 
-/* The queue was empty. A getter that is handed an item and cancelled before it runs again
- * (the same loop iteration) does not keep it: the item goes to the next getter or back to the
- * front of the queue, and the get returns -ECANCELED. (Only if the queue cannot grow to take
- * it back, the get returns it with 0; the cancellation stays pending.) */
+/* No item was free. A getter woken for an item and cancelled before it runs again (the same
+ * loop iteration) does not take it: the item stays in the queue, reserved for the next waiting
+ * getter if there is one, and the get returns -ECANCELED. */
 static __attribute__((noinline)) int queue_get_wait(weft_queue_t *q, weft_task_t *t,
                                                      void **item) {
     qwaiter_t w;
@@ -351,15 +334,24 @@ static __attribute__((noinline)) int queue_get_wait(weft_queue_t *q, weft_task_t
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
     rc = wait_on(q, &q->getters, &w, t);
-    if (w.state == QW_DONE) {
-        if (rc != WEFT_ECANCELED || give_back(q, &w.ent, false) < 0) {
-            if (item)
-                *item = w.ent.item;
-            return 0;
+    if (w.state != QW_DONE)
+        return rc < 0 ? rc : WEFT_ECANCELED;
+    if (rc == WEFT_ECANCELED) { /* the cancellation wins, as in asyncio */
+        if (!q->immediate) {
+            q->reserved--;
+            reserve_for_getter(q);
         }
         return WEFT_ECANCELED;
     }
-    return rc < 0 ? rc : WEFT_ECANCELED;
+    if (q->immediate) /* emptied by shutdown(immediate) before this task ran */
+        return WEFT_EQUEUESHUTDOWN;
+    q->reserved--;
+    {
+        void *v = take(q);
+        if (item)
+            *item = v;
+    }
+    return 0;
 }
 
 /* The queue was full. A putter whose item was moved in before a cancellation reached it
@@ -484,7 +476,7 @@ int weft_queue_get(weft_queue_t *q, void **item) {
     int rc = enter_task(q, &t);
     if (weft__unlikely(rc < 0))
         return rc;
-    if (weft__likely(q->len != 0)) {
+    if (weft__likely(q->len > q->reserved)) {
         void *v = take(q);
         if (item)
             *item = v;
@@ -514,8 +506,8 @@ int weft_queue_get_nowait(weft_queue_t *q, void **item) {
     void *v;
     if (rc < 0)
         return rc;
-    if (q->len == 0)
-        return q->shutdown ? WEFT_EQUEUESHUTDOWN : WEFT_EQUEUEEMPTY;
+    if (q->len <= q->reserved) /* reserved items belong to getters already woken */
+        return q->shutdown && q->len == 0 ? WEFT_EQUEUESHUTDOWN : WEFT_EQUEUEEMPTY;
     v = take(q);
     if (item)
         *item = v;
@@ -561,6 +553,7 @@ void weft_queue_shutdown(weft_queue_t *q, int immediate) {
     q->shutdown = true;
     if (immediate) {
         q->immediate = true;
+        q->reserved = 0; /* woken getters find the queue shut down */
         while (q->len) {
             (void)store_pop(q);
             if (q->unfinished > 0)
@@ -569,7 +562,7 @@ void weft_queue_shutdown(weft_queue_t *q, int immediate) {
         if (q->unfinished == 0)
             serve_all(&q->joiners, QW_DONE, 0);
     }
-    /* Getters wait only on an empty queue, so in both modes they are done waiting. */
+    /* Getters wait only while no item is free, so in both modes they are done waiting. */
     serve_all(&q->getters, QW_SHUTDOWN, WEFT_EQUEUESHUTDOWN);
     serve_all(&q->putters, QW_SHUTDOWN, WEFT_EQUEUESHUTDOWN);
 }

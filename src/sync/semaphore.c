@@ -13,6 +13,7 @@ struct weft_semaphore {
     unsigned value;          /* waiters queued implies 0 */
     unsigned bound;          /* the initial value */
     int bounded;
+    size_t users;            /* tasks inside weft_semaphore_acquire */
 };
 
 /* One permit back: to the first waiter, or to the value. */
@@ -28,6 +29,7 @@ static void sem_abort(weft__run_t *run, void *arg) {
         weft__wlist_unlink(n);
     else if (n->granted)
         sem_give(n->obj);
+    weft__wnode_uncount(n);
 }
 
 int weft_semaphore_new(weft_semaphore_t **sem, unsigned value, int bounded) {
@@ -43,6 +45,7 @@ int weft_semaphore_new(weft_semaphore_t **sem, unsigned value, int bounded) {
     weft__wlist_init(&s->waiters);
     s->value = s->bound = value;
     s->bounded = bounded != 0;
+    s->users = 0;
     *sem = s;
     return 0;
 }
@@ -50,7 +53,7 @@ int weft_semaphore_new(weft_semaphore_t **sem, unsigned value, int bounded) {
 int weft_semaphore_free(weft_semaphore_t *s) {
     if (!s)
         return 0;
-    if (s->waiters.head)
+    if (s->waiters.head || s->users)
         return WEFT_EBUSY;
     weft__loop_unref(s->loop);
     free(s);
@@ -71,7 +74,9 @@ int weft_semaphore_acquire(weft_semaphore_t *s) {
     }
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
-    rc = weft__wlist_wait(&s->waiters, &n, t, s, false, sem_abort);
+    s->users++;
+    rc = weft__wlist_wait(&s->waiters, &n, t, s, false, sem_abort, &s->users);
+    s->users--;
     if (!n.granted)
         return rc;
     if (rc == WEFT_ECANCELED) {
@@ -84,8 +89,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s) {
 /* Any code of the loop's thread may release (a semaphore has no owner), but not a task of
  * another loop. */
 int weft_semaphore_release(weft_semaphore_t *s) {
-    weft_task_t *t = weft__current();
-    if (!s || (t && t->loop != s->loop))
+    if (!s || weft__sync_foreign(s->loop))
         return WEFT_EINVAL;
     if (s->value >= (s->bounded ? s->bound : UINT_MAX))
         return WEFT_EOVERFLOW;

@@ -20,8 +20,18 @@ struct weft__wnode {
     weft__wlist_t *list;     /* NULL when not linked */
     weft_task_t *task;
     void *obj;               /* the object waited on, for abort_wait */
+    size_t *users;           /* the owner's count of tasks inside its calls (see below) */
     int granted;             /* set by the waker before it wakes the task */
 };
+
+/* Each object counts the tasks inside its blocking calls, from entry to return, so that free()
+ * refuses (-EBUSY) while one is suspended, including one already granted that has not run yet
+ * and will still touch the object. The public call counts; the node carries the counter so that
+ * a task abandoned at loop close is uncounted by its abort function. */
+static inline void weft__wnode_uncount(weft__wnode_t *n) {
+    if (n->users)
+        (*n->users)--;
+}
 
 struct weft__wlist {
     weft__wnode_t *head, *tail;
@@ -95,10 +105,11 @@ void weft__wnode_abort_unlink(weft__run_t *run, void *arg);
  * caller then passes on what it was granted). The caller has checked weft__cancel_visible()
  * before, so that a cancelled task never queues. */
 static inline int weft__wlist_wait(weft__wlist_t *l, weft__wnode_t *n, weft_task_t *t, void *obj,
-                                   bool shielded, weft__abort_fn abort_fn) {
+                                   bool shielded, weft__abort_fn abort_fn, size_t *users) {
     int rc;
     n->task = t;
     n->obj = obj;
+    n->users = users;
     n->granted = 0;
     weft__wlist_push(l, n);
     t->run->abort_wait = abort_fn;
@@ -117,17 +128,24 @@ struct weft_lock {
     weft_loop_t *loop;       /* holds a reference, so the address stays this loop's */
     weft__wlist_t waiters;
     uint64_t owner;          /* the holder's task id (unique in the process), 0 if unlocked */
+    size_t users;            /* tasks inside weft_lock_acquire */
 };
 
 void weft__lock_init(weft_lock_t *l, weft_loop_t *loop);
 void weft__lock_fini(weft_lock_t *l);
 /* Acquires for `t`, which runs on l's loop. shielded: the wait ignores cancellation (it still
  * returns -EDEADLK if t holds the lock already). */
-int weft__lock_acquire(weft_lock_t *l, weft_task_t *t, bool shielded);
+/* `users`: the counter the caller counted itself in (uncounted if the task is abandoned). */
+int weft__lock_acquire(weft_lock_t *l, weft_task_t *t, bool shielded, size_t *users);
 /* Gives the lock to the first waiter, or unlocks it. */
 void weft__lock_hand_off(weft_lock_t *l);
 
 /* The running task if it belongs to `loop`: -EPERM outside tasks, -EINVAL from another loop. */
+/* A call from another loop's thread or callback, which these objects must ignore. */
+static inline bool weft__sync_foreign(const weft_loop_t *loop) {
+    return weft__tls_loop && weft__tls_loop != loop;
+}
+
 static inline int weft__sync_task(weft_loop_t *loop, weft_task_t **t) {
     *t = weft__current();
     if (!*t)
