@@ -191,9 +191,8 @@ static void *heap_pop(weft_queue_t *q) {
     return item;
 }
 
-/* Adds at the back (FIFO), on top (LIFO), in order (PRIORITY); or at the front with `front`
- * (an item handed back by a cancelled getter: it was the next one out). */
-static inline int store_push(weft_queue_t *q, const qent_t *e, bool front) {
+/* Adds at the back (FIFO), on top (LIFO), in order (PRIORITY). */
+static inline int store_push(weft_queue_t *q, const qent_t *e) {
     if (weft__unlikely(q->len > q->mask)) {
         int rc = grow(q);
         if (rc < 0)
@@ -201,12 +200,7 @@ static inline int store_push(weft_queue_t *q, const qent_t *e, bool front) {
     }
     switch (q->kind) {
     case WEFT_QUEUE_FIFO:
-        if (front) {
-            q->head = (q->head - 1) & q->mask;
-            q->ring[q->head] = e->item;
-        } else {
-            q->ring[(q->head + q->len) & q->mask] = e->item;
-        }
+        q->ring[(q->head + q->len) & q->mask] = e->item;
         q->len++;
         break;
     case WEFT_QUEUE_LIFO:
@@ -255,7 +249,7 @@ static __attribute__((noinline)) void admit_putter(weft_queue_t *q) {
     qwaiter_t *w;
     if (q->len >= q->limit || !(w = first_waiting(&q->putters)))
         return;
-    if (store_push(q, &w->ent, false) < 0)
+    if (store_push(q, &w->ent) < 0)
         return; /* out of memory growing past the pre-sized capacity: it keeps waiting */
     q->unfinished++;
     serve(&q->putters, w, QW_DONE, 0);
@@ -272,7 +266,7 @@ static inline int put_now(weft_queue_t *q, qent_t *e) {
     if (q->len >= q->limit)
         return WEFT_EQUEUEFULL;
     e->seq = q->seq++;
-    if ((rc = store_push(q, e, false)) < 0)
+    if ((rc = store_push(q, e)) < 0)
         return rc;
     q->unfinished++;
     if (weft__unlikely(q->getters.head != NULL))
