@@ -80,10 +80,8 @@ int weft_create_task(weft_task_t **task, weft_task_fn fn, void *arg,
 
 static void task_finish(weft_task_t *t, int rc, void *value, char *failmsg);
 
-/* Fills the run state of `t`, which lives at the top of `stack`. */
-static weft__run_t *run_bind(weft_task_t *t, const weft__stack_t *stack) {
-    weft__run_t *run = (weft__run_t *)(((uintptr_t)stack->hi - sizeof *run) & ~(uintptr_t)63);
-    run->stack = *stack;
+/* Gives the run state (and the stack and context it lives with) to `t`. */
+static inline void run_rebind(weft__run_t *run, weft_task_t *t) {
     run->task = t;
     run->scopes = NULL;
     run->errmsg = NULL;
@@ -92,6 +90,13 @@ static weft__run_t *run_bind(weft_task_t *t, const weft__stack_t *stack) {
     run->shield_depth = 0;
     run->cancel_level = 0;
     t->run = run;
+}
+
+/* Fills the run state of `t`, which lives at the top of `stack`. */
+static weft__run_t *run_bind(weft_task_t *t, const weft__stack_t *stack) {
+    weft__run_t *run = (weft__run_t *)(((uintptr_t)stack->hi - sizeof *run) & ~(uintptr_t)63);
+    run->stack = *stack;
+    run_rebind(run, t);
     return run;
 }
 
@@ -123,7 +128,6 @@ static void task_main(void *p) {
         void *value = NULL;
         int rc = t->fn(t->arg, &value);
         uint32_t stack_size = t->stack_size;
-        weft__stack_t stack;
         char *failmsg;
         if (weft__unlikely(run->scopes != NULL)) {
             /* A scope is part of this stack, which is about to be reused: its timer must go. */
@@ -141,7 +145,6 @@ static void task_main(void *p) {
         }
         /* Finish `t` here, as the loop would, keeping the stack. */
         failmsg = run->failmsg;
-        stack = run->stack;
         if (run->errmsg)
             free(run->errmsg);
         if (weft__timer_armed(&t->timer))
@@ -157,7 +160,7 @@ static void task_main(void *p) {
             loop->orphan = run; /* a stack nobody owns: the loop takes it back */
             break;
         }
-        run = run_bind(t, &stack);
+        run_rebind(run, t);
         t->tstate = WEFT__T_RUNNING;
         loop->current = t;
         weft__overflow_set_running(&run->stack, t);
