@@ -318,3 +318,24 @@ void wt_run_body(weft_task_fn body, void *arg) {
     ASSERT_EQ_PTR(v, (void *)1);
     WT_CLOSE_LOOP(loop);
 }
+
+weft_task_t *wt_spawn_arg(weft_task_fn fn, intptr_t arg) {
+    return wt_spawn(NULL, fn, (void *)arg, NULL);
+}
+
+int wt_join(weft_task_t *t) {
+    int rc = weft_await(t, NULL);
+    weft_unref(t);
+    return rc;
+}
+
+void wt_yield_n(int n) {
+    while (n-- > 0)
+        ASSERT_OK(weft_sleep(0));
+}
+
+void wt_run_main(weft_task_fn fn, intptr_t arg) {
+    weft_loop_t *loop = wt_loop_virtual();
+    ASSERT_OK(wt_run_task(loop, fn, (void *)arg, NULL));
+    WT_CLOSE_LOOP(loop);
+}

@@ -4,28 +4,6 @@
 #include "wt.h"
 
 
-static weft_task_t *spawn(weft_task_fn fn, intptr_t arg) {
-    return wt_spawn(NULL, fn, (void *)arg, NULL);
-}
-
-static int join(weft_task_t *t) {
-    int rc = weft_await(t, NULL);
-    weft_unref(t);
-    return rc;
-}
-
-static void yield_n(int n) {
-    while (n-- > 0)
-        ASSERT_OK(weft_sleep(0));
-}
-
-/* Runs `fn` as the test's main task on a fresh virtual-clock loop, which must end clean. */
-static void run_main(weft_task_fn fn, intptr_t arg) {
-    weft_loop_t *loop = wt_loop_virtual();
-    ASSERT_OK(wt_run_task(loop, fn, (void *)arg, NULL));
-    WT_CLOSE_LOOP(loop);
-}
-
 static weft_lock_t *lk;
 static weft_event_t *ev;
 static weft_condition_t *cv;
@@ -58,7 +36,7 @@ static int outside_main(void *arg, void **res) {
     ASSERT_OK(weft_barrier_new(&bar, 2));
     ASSERT_EQ_INT(weft_barrier_parties(bar), 2);
     ASSERT_OK(weft_call_soon(weft_get_running_loop(), call_outside_task, NULL, NULL));
-    yield_n(1);
+    wt_yield_n(1);
     WT_ASSERT_LOG(1);
     ASSERT_EQ_INT(weft_event_is_set(ev), 1);
     ASSERT_EQ_INT(weft_semaphore_value(sem), 1);
@@ -77,7 +55,7 @@ TEST(create_outside_loop_and_calls_outside_task) {
     ASSERT_EQ_INT(weft_condition_new(&cv, NULL), WEFT_EPERM);
     ASSERT_EQ_INT(weft_semaphore_new(&sem, 1, 1), WEFT_EPERM);
     ASSERT_EQ_INT(weft_barrier_new(&bar, 2), WEFT_EPERM);
-    run_main(outside_main, 0);
+    wt_run_main(outside_main, 0);
 }
 
 static int make_objects(void *arg, void **res) {
@@ -131,7 +109,7 @@ static int lock_basic_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(lock_basic) { run_main(lock_basic_main, 0); }
+TEST(lock_basic) { wt_run_main(lock_basic_main, 0); }
 
 static int release_not_mine(void *arg, void **res) {
     ASSERT_EQ_INT(weft_lock_release(lk), WEFT_EPERM);
@@ -142,7 +120,7 @@ static int release_not_mine(void *arg, void **res) {
 static int lock_non_owner_main(void *arg, void **res) {
     ASSERT_OK(weft_lock_new(&lk));
     ASSERT_OK(weft_lock_acquire(lk));
-    ASSERT_OK(join(spawn(release_not_mine, 0)));
+    ASSERT_OK(wt_join(wt_spawn_arg(release_not_mine, 0)));
     ASSERT_EQ_INT(weft_lock_locked(lk), 1);
     ASSERT_OK(weft_lock_release(lk));
     ASSERT_OK(weft_lock_free(lk));
@@ -150,7 +128,7 @@ static int lock_non_owner_main(void *arg, void **res) {
 }
 
 /* asyncio raises RuntimeError; weft knows the owner and refuses anyone else. */
-TEST(lock_release_by_non_owner) { run_main(lock_non_owner_main, 0); }
+TEST(lock_release_by_non_owner) { wt_run_main(lock_non_owner_main, 0); }
 
 #define NFAIR 100
 static int fair_order[NFAIR], nfair;
@@ -168,8 +146,8 @@ static int lock_fair_main(void *arg, void **res) {
     ASSERT_OK(weft_lock_new(&lk));
     ASSERT_OK(weft_lock_acquire(lk));
     for (int i = 0; i < NFAIR; i++)
-        t[i] = spawn(fair_waiter, i);
-    yield_n(1); /* all 100 are queued */
+        t[i] = wt_spawn_arg(fair_waiter, i);
+    wt_yield_n(1); /* all 100 are queued */
     ASSERT_OK(weft_lock_release(lk));
     ASSERT_EQ_INT(weft_lock_locked(lk), 1); /* handed to the first waiter */
     /* No barging: the releaser asking again queues behind all 100. */
@@ -179,13 +157,13 @@ static int lock_fair_main(void *arg, void **res) {
         ASSERT_EQ_INT(fair_order[i], i);
     ASSERT_OK(weft_lock_release(lk));
     for (int i = 0; i < NFAIR; i++)
-        ASSERT_OK(join(t[i]));
+        ASSERT_OK(wt_join(t[i]));
     ASSERT_EQ_INT(weft_lock_locked(lk), 0);
     ASSERT_OK(weft_lock_free(lk));
     return 0;
 }
 
-TEST(lock_fairness_100) { run_main(lock_fair_main, 0); }
+TEST(lock_fairness_100) { wt_run_main(lock_fair_main, 0); }
 
 static int locker(void *arg, void **res) {
     int rc = weft_lock_acquire(lk);
@@ -204,10 +182,10 @@ static int lock_handoff_cancel_main(void *arg, void **res) {
     weft_task_t *b, *c = NULL;
     ASSERT_OK(weft_lock_new(&lk));
     ASSERT_OK(weft_lock_acquire(lk));
-    b = spawn(locker, 1);
+    b = wt_spawn_arg(locker, 1);
     if (mode & 2)
-        c = spawn(locker, 2);
-    yield_n(1);
+        c = wt_spawn_arg(locker, 2);
+    wt_yield_n(1);
     if (mode & 1)
         ASSERT_EQ_INT(weft_cancel(b, NULL), 1);
     ASSERT_OK(weft_lock_release(lk)); /* to b, which is (being) cancelled */
@@ -215,9 +193,9 @@ static int lock_handoff_cancel_main(void *arg, void **res) {
         ASSERT_EQ_INT(weft_cancel(b, NULL), 1);
     ASSERT_EQ_INT(weft_lock_locked(lk), 1);
     ASSERT_EQ_INT(weft_lock_release(lk), WEFT_EPERM); /* no longer ours */
-    ASSERT_EQ_INT(join(b), WEFT_ECANCELED);
+    ASSERT_EQ_INT(wt_join(b), WEFT_ECANCELED);
     if (c) {
-        ASSERT_OK(join(c));
+        ASSERT_OK(wt_join(c));
         WT_ASSERT_LOG(1, WEFT_ECANCELED, 2, 0);
     } else {
         WT_ASSERT_LOG(1, WEFT_ECANCELED);
@@ -230,32 +208,32 @@ static int lock_handoff_cancel_main(void *arg, void **res) {
 }
 
 /* A waiter cancelled in the iteration it is handed the lock passes it to the next waiter. */
-TEST(lock_cancel_when_handed_over) { run_main(lock_handoff_cancel_main, 2); }
-TEST(lock_cancel_then_handed_over) { run_main(lock_handoff_cancel_main, 3); }
-TEST(lock_cancel_handed_over_last) { run_main(lock_handoff_cancel_main, 0); }
+TEST(lock_cancel_when_handed_over) { wt_run_main(lock_handoff_cancel_main, 2); }
+TEST(lock_cancel_then_handed_over) { wt_run_main(lock_handoff_cancel_main, 3); }
+TEST(lock_cancel_handed_over_last) { wt_run_main(lock_handoff_cancel_main, 0); }
 
 static int lock_cancel_waiting_main(void *arg, void **res) {
     weft_task_t *b, *c;
     ASSERT_OK(weft_lock_new(&lk));
     ASSERT_OK(weft_lock_acquire(lk));
-    b = spawn(locker, 1);
-    c = spawn(locker, 2);
-    yield_n(1);
+    b = wt_spawn_arg(locker, 1);
+    c = wt_spawn_arg(locker, 2);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_lock_free(lk), WEFT_EBUSY);
     ASSERT_EQ_INT(weft_cancel(b, NULL), 1);
-    yield_n(1); /* b leaves the queue */
+    wt_yield_n(1); /* b leaves the queue */
     WT_ASSERT_LOG(1, WEFT_ECANCELED);
     ASSERT_EQ_INT(weft_future_cancelled(b), 1);
     ASSERT_OK(weft_lock_release(lk));
-    ASSERT_OK(join(c));
-    ASSERT_EQ_INT(join(b), WEFT_ECANCELED);
+    ASSERT_OK(wt_join(c));
+    ASSERT_EQ_INT(wt_join(b), WEFT_ECANCELED);
     WT_ASSERT_LOG(1, WEFT_ECANCELED, 2, 0);
     ASSERT_EQ_INT(weft_lock_locked(lk), 0);
     ASSERT_OK(weft_lock_free(lk));
     return 0;
 }
 
-TEST(lock_cancel_waiting) { run_main(lock_cancel_waiting_main, 0); }
+TEST(lock_cancel_waiting) { wt_run_main(lock_cancel_waiting_main, 0); }
 
 /* A cancelled task that can take the lock at once takes it (no suspension, so nothing to be
  * cancelled at, as in asyncio); one that would wait returns -ECANCELED without queueing. */
@@ -271,24 +249,24 @@ static int lock_cancelled_caller_main(void *arg, void **res) {
     weft_task_t *t;
     ASSERT_EQ_INT(weft_lock_acquire(NULL), WEFT_EINVAL);
     ASSERT_OK(weft_lock_new(&lk));
-    ASSERT_OK(join(spawn(cancelled_locker, 0)));
+    ASSERT_OK(wt_join(wt_spawn_arg(cancelled_locker, 0)));
     WT_ASSERT_LOG(0, 0);
     ASSERT_EQ_INT(weft_lock_locked(lk), 1); /* by a task that has finished */
     ASSERT_EQ_INT(weft_lock_release(lk), WEFT_EPERM);
     ASSERT_EQ_INT(weft_cancel(weft_current_task(), NULL), 1);
     ASSERT_EQ_INT(weft_lock_acquire(lk), WEFT_ECANCELED);
     ASSERT_EQ_INT(weft_task_uncancel(weft_current_task()), 0);
-    t = spawn(locker, 7);
-    yield_n(1);
+    t = wt_spawn_arg(locker, 7);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_lock_free(lk), WEFT_EBUSY);
     ASSERT_EQ_INT(weft_cancel(t, NULL), 1);
-    ASSERT_EQ_INT(join(t), WEFT_ECANCELED);
+    ASSERT_EQ_INT(wt_join(t), WEFT_ECANCELED);
     WT_ASSERT_LOG(0, 0, 7, WEFT_ECANCELED);
     ASSERT_OK(weft_lock_free(lk)); /* held but not waited for: may be freed */
     return 0;
 }
 
-TEST(lock_cancelled_caller) { run_main(lock_cancelled_caller_main, 0); }
+TEST(lock_cancelled_caller) { wt_run_main(lock_cancelled_caller_main, 0); }
 
 static int lock_timed(void *arg, void **res) {
     weft_timeout_t to;
@@ -305,17 +283,17 @@ static int lock_timeout_main(void *arg, void **res) {
     weft_task_t *t;
     ASSERT_OK(weft_lock_new(&lk));
     ASSERT_OK(weft_lock_acquire(lk));
-    t = spawn(lock_timed, 0);
+    t = wt_spawn_arg(lock_timed, 0);
     ASSERT_OK(weft_sleep(1.0));
     ASSERT_OK(weft_lock_release(lk));
-    ASSERT_OK(join(t));
+    ASSERT_OK(wt_join(t));
     WT_ASSERT_LOG(WEFT_ETIMEDOUT, 500);
     ASSERT_EQ_INT(weft_lock_locked(lk), 0);
     ASSERT_OK(weft_lock_free(lk));
     return 0;
 }
 
-TEST(lock_timeout) { run_main(lock_timeout_main, 0); }
+TEST(lock_timeout) { wt_run_main(lock_timeout_main, 0); }
 
 /* ---- Event ----------------------------------------------------------------------------- */
 
@@ -333,8 +311,8 @@ static int event_set_main(void *arg, void **res) {
     ASSERT_OK(weft_event_new(&ev));
     ASSERT_EQ_INT(weft_event_is_set(ev), 0);
     for (int i = 0; i < 3; i++)
-        t[i] = spawn(ev_waiter, i + 1);
-    yield_n(1);
+        t[i] = wt_spawn_arg(ev_waiter, i + 1);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_event_free(ev), WEFT_EBUSY);
     weft_event_set(ev);
     weft_event_set(ev); /* idempotent */
@@ -342,7 +320,7 @@ static int event_set_main(void *arg, void **res) {
     weft_event_clear(ev); /* too late for the waiters: set() already released them */
     ASSERT_EQ_INT(weft_event_is_set(ev), 0);
     for (int i = 0; i < 3; i++)
-        ASSERT_OK(join(t[i]));
+        ASSERT_OK(wt_join(t[i]));
     WT_ASSERT_LOG(1, 0, 2, 0, 3, 0);
     /* Set: returns at once, without a suspension. */
     weft_event_set(ev);
@@ -355,32 +333,32 @@ static int event_set_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(event_set_wakes_all) { run_main(event_set_main, 0); }
+TEST(event_set_wakes_all) { wt_run_main(event_set_main, 0); }
 
 static int event_cancel_main(void *arg, void **res) {
     weft_task_t *a, *b;
     ASSERT_OK(weft_event_new(&ev));
-    a = spawn(ev_waiter, 1);
-    b = spawn(ev_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(ev_waiter, 1);
+    b = wt_spawn_arg(ev_waiter, 2);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_cancel(a, NULL), 1);
-    ASSERT_EQ_INT(join(a), WEFT_ECANCELED);
+    ASSERT_EQ_INT(wt_join(a), WEFT_ECANCELED);
     weft_event_set(ev);
-    ASSERT_OK(join(b));
+    ASSERT_OK(wt_join(b));
     WT_ASSERT_LOG(1, WEFT_ECANCELED, 2, 0);
     /* Cancelled in the same iteration as the set: the cancellation wins (it is sticky). */
     weft_event_clear(ev);
-    a = spawn(ev_waiter, 3);
-    yield_n(1);
+    a = wt_spawn_arg(ev_waiter, 3);
+    wt_yield_n(1);
     weft_event_set(ev);
     ASSERT_EQ_INT(weft_cancel(a, NULL), 1);
-    ASSERT_EQ_INT(join(a), WEFT_ECANCELED);
+    ASSERT_EQ_INT(wt_join(a), WEFT_ECANCELED);
     WT_ASSERT_LOG(1, WEFT_ECANCELED, 2, 0, 3, WEFT_ECANCELED);
     ASSERT_OK(weft_event_free(ev));
     return 0;
 }
 
-TEST(event_cancel_waiter) { run_main(event_cancel_main, 0); }
+TEST(event_cancel_waiter) { wt_run_main(event_cancel_main, 0); }
 
 static int ev_timed(void *arg, void **res) {
     weft_timeout_t to;
@@ -394,13 +372,13 @@ static int ev_timed(void *arg, void **res) {
 
 static int event_timeout_main(void *arg, void **res) {
     ASSERT_OK(weft_event_new(&ev));
-    ASSERT_OK(join(spawn(ev_timed, 0)));
+    ASSERT_OK(wt_join(wt_spawn_arg(ev_timed, 0)));
     WT_ASSERT_LOG(WEFT_ETIMEDOUT, 250);
     ASSERT_OK(weft_event_free(ev));
     return 0;
 }
 
-TEST(event_timeout) { run_main(event_timeout_main, 0); }
+TEST(event_timeout) { wt_run_main(event_timeout_main, 0); }
 
 /* ---- Condition ---------------------------------------------------------------------------- */
 
@@ -419,24 +397,24 @@ static int consumer(void *arg, void **res) {
 static int cond_basic_main(void *arg, void **res) {
     weft_task_t *t;
     ASSERT_OK(weft_condition_new(&cv, NULL));
-    t = spawn(consumer, 1);
-    yield_n(2);
+    t = wt_spawn_arg(consumer, 1);
+    wt_yield_n(2);
     ASSERT_EQ_INT(weft_condition_free(cv), WEFT_EBUSY);
     ASSERT_OK(weft_condition_acquire(cv)); /* free: the waiter released it */
     items = 1;
     ASSERT_EQ_INT(weft_condition_notify(cv, 1), 1);
-    yield_n(2);
+    wt_yield_n(2);
     WT_ASSERT_LOG(); /* woken, but it needs the lock, which we hold */
     ASSERT_EQ_INT(weft_future_done(t), 0);
     ASSERT_OK(weft_condition_release(cv));
-    ASSERT_OK(join(t));
+    ASSERT_OK(wt_join(t));
     WT_ASSERT_LOG(1);
     ASSERT_EQ_INT(items, 0);
     ASSERT_OK(weft_condition_free(cv));
     return 0;
 }
 
-TEST(cond_wait_notify) { run_main(cond_basic_main, 0); }
+TEST(cond_wait_notify) { wt_run_main(cond_basic_main, 0); }
 
 static int cond_waiter(void *arg, void **res) {
     int rc;
@@ -453,12 +431,12 @@ static int cond_counts_main(void *arg, void **res) {
     weft_task_t *t[6];
     ASSERT_OK(weft_condition_new(&cv, NULL));
     for (int i = 0; i < 6; i++)
-        t[i] = spawn(cond_waiter, i + 1);
-    yield_n(1);
+        t[i] = wt_spawn_arg(cond_waiter, i + 1);
+    wt_yield_n(1);
     ASSERT_OK(weft_condition_acquire(cv));
     ASSERT_EQ_INT(weft_condition_notify(cv, 2), 2);
     ASSERT_OK(weft_condition_release(cv));
-    yield_n(2);
+    wt_yield_n(2);
     WT_ASSERT_LOG(1, 0, 2, 0);
     ASSERT_OK(weft_condition_acquire(cv));
     /* Only waiters not notified yet count. */
@@ -469,13 +447,13 @@ static int cond_counts_main(void *arg, void **res) {
     ASSERT_EQ_INT(weft_condition_notify(cv, 5), 0);
     ASSERT_OK(weft_condition_release(cv));
     for (int i = 0; i < 6; i++)
-        ASSERT_OK(join(t[i]));
+        ASSERT_OK(wt_join(t[i]));
     WT_ASSERT_LOG(1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0);
     ASSERT_OK(weft_condition_free(cv));
     return 0;
 }
 
-TEST(cond_notify_counts) { run_main(cond_counts_main, 0); }
+TEST(cond_notify_counts) { wt_run_main(cond_counts_main, 0); }
 
 static int pred_calls;
 static int enough_items(void *arg) {
@@ -501,23 +479,23 @@ static int cond_wait_for_main(void *arg, void **res) {
     ASSERT_EQ_INT(pred_calls, 1);
     ASSERT_OK(weft_condition_release(cv));
     pred_calls = 0;
-    t = spawn(cond_wait_for_task, 3);
-    yield_n(1);
+    t = wt_spawn_arg(cond_wait_for_task, 3);
+    wt_yield_n(1);
     for (int i = 0; i < 3; i++) {
         ASSERT_OK(weft_condition_acquire(cv));
         items++;
         ASSERT_EQ_INT(weft_condition_notify_all(cv), 1);
         ASSERT_OK(weft_condition_release(cv));
-        yield_n(1);
+        wt_yield_n(1);
     }
-    ASSERT_OK(join(t));
+    ASSERT_OK(wt_join(t));
     WT_ASSERT_LOG(3);
     ASSERT_EQ_INT(pred_calls, 4); /* once at first, once per wake */
     ASSERT_OK(weft_condition_free(cv));
     return 0;
 }
 
-TEST(cond_wait_for_predicate) { run_main(cond_wait_for_main, 0); }
+TEST(cond_wait_for_predicate) { wt_run_main(cond_wait_for_main, 0); }
 
 static int cond_holder_task(void *arg, void **res) {
     ASSERT_OK(weft_condition_acquire(cv));
@@ -533,38 +511,38 @@ static int cond_eperm_main(void *arg, void **res) {
     ASSERT_EQ_INT(weft_condition_notify(cv, 1), WEFT_EPERM);
     ASSERT_EQ_INT(weft_condition_notify_all(cv), WEFT_EPERM);
     ASSERT_EQ_INT(weft_condition_release(cv), WEFT_EPERM);
-    t = spawn(cond_holder_task, 0);
-    yield_n(1); /* held by another task: still not ours */
+    t = wt_spawn_arg(cond_holder_task, 0);
+    wt_yield_n(1); /* held by another task: still not ours */
     ASSERT_EQ_INT(weft_condition_wait(cv), WEFT_EPERM);
     ASSERT_EQ_INT(weft_condition_notify(cv, 1), WEFT_EPERM);
     ASSERT_EQ_INT(weft_condition_release(cv), WEFT_EPERM);
     ASSERT_OK(weft_condition_acquire(cv));
     ASSERT_EQ_INT(weft_condition_acquire(cv), WEFT_EDEADLK);
     ASSERT_OK(weft_condition_release(cv));
-    ASSERT_OK(join(t));
+    ASSERT_OK(wt_join(t));
     ASSERT_OK(weft_condition_free(cv));
     return 0;
 }
 
-TEST(cond_requires_lock) { run_main(cond_eperm_main, 0); }
+TEST(cond_requires_lock) { wt_run_main(cond_eperm_main, 0); }
 
 static int cond_cancel_main(void *arg, void **res) {
     weft_task_t *t;
     ASSERT_OK(weft_condition_new(&cv, NULL));
-    t = spawn(cond_waiter, 1);
-    yield_n(1);
+    t = wt_spawn_arg(cond_waiter, 1);
+    wt_yield_n(1);
     ASSERT_OK(weft_condition_acquire(cv));
     ASSERT_EQ_INT(weft_cancel(t, NULL), 1);
-    yield_n(3);
+    wt_yield_n(3);
     /* Cancelled, but it must take the lock back before it returns: it waits for us, and a
      * second cancellation does not make it give up either. */
     ASSERT_EQ_INT(weft_future_done(t), 0);
     WT_ASSERT_LOG();
     ASSERT_EQ_INT(weft_cancel(t, NULL), 1);
-    yield_n(2);
+    wt_yield_n(2);
     ASSERT_EQ_INT(weft_future_done(t), 0);
     ASSERT_OK(weft_condition_release(cv));
-    ASSERT_EQ_INT(join(t), WEFT_ECANCELED);
+    ASSERT_EQ_INT(wt_join(t), WEFT_ECANCELED);
     WT_ASSERT_LOG(1, WEFT_ECANCELED);
     ASSERT_OK(weft_condition_acquire(cv)); /* and it released it */
     ASSERT_OK(weft_condition_release(cv));
@@ -572,27 +550,27 @@ static int cond_cancel_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(cond_cancel_reacquires) { run_main(cond_cancel_main, 0); }
+TEST(cond_cancel_reacquires) { wt_run_main(cond_cancel_main, 0); }
 
 static int cond_cancel_notified_main(void *arg, void **res) {
     weft_task_t *a, *b;
     ASSERT_OK(weft_condition_new(&cv, NULL));
-    a = spawn(cond_waiter, 1);
-    b = spawn(cond_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(cond_waiter, 1);
+    b = wt_spawn_arg(cond_waiter, 2);
+    wt_yield_n(1);
     ASSERT_OK(weft_condition_acquire(cv));
     ASSERT_EQ_INT(weft_condition_notify(cv, 1), 1); /* a */
     ASSERT_EQ_INT(weft_cancel(a, NULL), 1);        /* before a runs */
     ASSERT_OK(weft_condition_release(cv));
     /* a's notification is not lost: it goes to b. */
-    ASSERT_EQ_INT(join(a), WEFT_ECANCELED);
-    ASSERT_OK(join(b));
+    ASSERT_EQ_INT(wt_join(a), WEFT_ECANCELED);
+    ASSERT_OK(wt_join(b));
     WT_ASSERT_LOG(1, WEFT_ECANCELED, 2, 0);
     ASSERT_OK(weft_condition_free(cv));
     return 0;
 }
 
-TEST(cond_cancel_notified_passes_on) { run_main(cond_cancel_notified_main, 0); }
+TEST(cond_cancel_notified_passes_on) { wt_run_main(cond_cancel_notified_main, 0); }
 
 static int cond_timed(void *arg, void **res) {
     weft_timeout_t to;
@@ -608,13 +586,13 @@ static int cond_timed(void *arg, void **res) {
 
 static int cond_timeout_main(void *arg, void **res) {
     ASSERT_OK(weft_condition_new(&cv, NULL));
-    ASSERT_OK(join(spawn(cond_timed, 0)));
+    ASSERT_OK(wt_join(wt_spawn_arg(cond_timed, 0)));
     WT_ASSERT_LOG(WEFT_ETIMEDOUT, 500);
     ASSERT_OK(weft_condition_free(cv));
     return 0;
 }
 
-TEST(cond_timeout) { run_main(cond_timeout_main, 0); }
+TEST(cond_timeout) { wt_run_main(cond_timeout_main, 0); }
 
 static weft_condition_t *cv2;
 
@@ -632,14 +610,14 @@ static int cond_shared_lock_main(void *arg, void **res) {
     ASSERT_OK(weft_lock_new(&lk));
     ASSERT_OK(weft_condition_new(&cv, lk));
     ASSERT_OK(weft_condition_new(&cv2, lk));
-    a = spawn(cond_waiter, 1);
-    b = spawn(cond2_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(cond_waiter, 1);
+    b = wt_spawn_arg(cond2_waiter, 2);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_lock_locked(lk), 0);
     ASSERT_OK(weft_lock_acquire(lk));
     ASSERT_EQ_INT(weft_condition_notify_all(cv2), 1);
     ASSERT_OK(weft_lock_release(lk));
-    ASSERT_OK(join(b));
+    ASSERT_OK(wt_join(b));
     WT_ASSERT_LOG(2);
     ASSERT_EQ_INT(weft_future_done(a), 0);
     ASSERT_OK(weft_condition_acquire(cv));
@@ -647,7 +625,7 @@ static int cond_shared_lock_main(void *arg, void **res) {
     ASSERT_EQ_INT(weft_condition_notify(cv2, 1), 0);
     ASSERT_EQ_INT(weft_condition_notify(cv, 1), 1);
     ASSERT_OK(weft_lock_release(lk));
-    ASSERT_OK(join(a));
+    ASSERT_OK(wt_join(a));
     WT_ASSERT_LOG(2, 1, 0);
     ASSERT_OK(weft_condition_free(cv));
     ASSERT_OK(weft_condition_free(cv2));
@@ -655,7 +633,7 @@ static int cond_shared_lock_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(cond_shared_lock) { run_main(cond_shared_lock_main, 0); }
+TEST(cond_shared_lock) { wt_run_main(cond_shared_lock_main, 0); }
 
 /* ---- Semaphore ------------------------------------------------------------------------------ */
 
@@ -689,7 +667,7 @@ static int sem_basic_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(sem_basic_and_bounded_overflow) { run_main(sem_basic_main, 0); }
+TEST(sem_basic_and_bounded_overflow) { wt_run_main(sem_basic_main, 0); }
 
 static int sem_taker(void *arg, void **res) {
     int rc = weft_semaphore_acquire(sem);
@@ -707,8 +685,8 @@ static int sem_fifo_main(void *arg, void **res) {
     ASSERT_OK(weft_semaphore_new(&sem, 1, 1));
     ASSERT_OK(weft_semaphore_acquire(sem));
     for (int i = 0; i < 10; i++)
-        t[i] = spawn(sem_taker, i);
-    yield_n(1);
+        t[i] = wt_spawn_arg(sem_taker, i);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_semaphore_locked(sem), 1);
     ASSERT_EQ_INT(weft_semaphore_free(sem), WEFT_EBUSY);
     ASSERT_OK(weft_semaphore_release(sem)); /* handed to the first waiter: value stays 0 */
@@ -718,7 +696,7 @@ static int sem_fifo_main(void *arg, void **res) {
     ASSERT_OK(weft_semaphore_acquire(sem));
     wt_log(100);
     for (int i = 0; i < 10; i++)
-        ASSERT_OK(join(t[i]));
+        ASSERT_OK(wt_join(t[i]));
     WT_ASSERT_LOG(0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8, 0, 9, 0, 100);
     ASSERT_EQ_INT(weft_semaphore_value(sem), 0);
     ASSERT_OK(weft_semaphore_release(sem));
@@ -728,26 +706,26 @@ static int sem_fifo_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(sem_fifo) { run_main(sem_fifo_main, 0); }
+TEST(sem_fifo) { wt_run_main(sem_fifo_main, 0); }
 
 /* arg bit 0: cancel before the release (else after); bit 1: a second waiter queued. */
 static int sem_handoff_cancel_main(void *arg, void **res) {
     int mode = (int)(intptr_t)arg;
     weft_task_t *b, *c = NULL;
     ASSERT_OK(weft_semaphore_new(&sem, 0, 0));
-    b = spawn(sem_taker, 101);
+    b = wt_spawn_arg(sem_taker, 101);
     if (mode & 2)
-        c = spawn(sem_taker, 102);
-    yield_n(1);
+        c = wt_spawn_arg(sem_taker, 102);
+    wt_yield_n(1);
     if (mode & 1)
         ASSERT_EQ_INT(weft_cancel(b, NULL), 1);
     ASSERT_OK(weft_semaphore_release(sem));
     if (!(mode & 1))
         ASSERT_EQ_INT(weft_cancel(b, NULL), 1);
     ASSERT_EQ_INT(weft_semaphore_value(sem), 0);
-    ASSERT_EQ_INT(join(b), WEFT_ECANCELED);
+    ASSERT_EQ_INT(wt_join(b), WEFT_ECANCELED);
     if (c) {
-        ASSERT_OK(join(c)); /* got the permit b could not use, and keeps it */
+        ASSERT_OK(wt_join(c)); /* got the permit b could not use, and keeps it */
         WT_ASSERT_LOG(101, WEFT_ECANCELED, 102, 0);
         ASSERT_EQ_INT(weft_semaphore_value(sem), 0);
     } else {
@@ -758,9 +736,9 @@ static int sem_handoff_cancel_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(sem_cancel_when_handed_over) { run_main(sem_handoff_cancel_main, 2); }
-TEST(sem_cancel_then_handed_over) { run_main(sem_handoff_cancel_main, 3); }
-TEST(sem_cancel_handed_over_last) { run_main(sem_handoff_cancel_main, 0); }
+TEST(sem_cancel_when_handed_over) { wt_run_main(sem_handoff_cancel_main, 2); }
+TEST(sem_cancel_then_handed_over) { wt_run_main(sem_handoff_cancel_main, 3); }
+TEST(sem_cancel_handed_over_last) { wt_run_main(sem_handoff_cancel_main, 0); }
 
 static int sem_timed(void *arg, void **res) {
     weft_timeout_t to;
@@ -775,10 +753,10 @@ static int sem_timed(void *arg, void **res) {
 static int sem_timeout_main(void *arg, void **res) {
     weft_task_t *t;
     ASSERT_OK(weft_semaphore_new(&sem, 0, 0));
-    ASSERT_OK(join(spawn(sem_timed, 0)));
+    ASSERT_OK(wt_join(wt_spawn_arg(sem_timed, 0)));
     WT_ASSERT_LOG(WEFT_ETIMEDOUT, 500);
     /* weft_wait_for: the acquiring task is cancelled at the deadline. */
-    t = spawn(sem_taker, 5);
+    t = wt_spawn_arg(sem_taker, 5);
     ASSERT_EQ_INT(weft_wait_for(t, 0.25, NULL), WEFT_ETIMEDOUT);
     ASSERT_EQ_INT(weft_future_cancelled(t), 1);
     weft_unref(t);
@@ -789,7 +767,7 @@ static int sem_timeout_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(sem_timeout) { run_main(sem_timeout_main, 0); }
+TEST(sem_timeout) { wt_run_main(sem_timeout_main, 0); }
 
 /* ---- Barrier ------------------------------------------------------------------------------- */
 
@@ -817,21 +795,21 @@ static int barrier_cycles_main(void *arg, void **res) {
     unsigned seen[4] = {0};
     ASSERT_OK(weft_barrier_new(&bar, 3));
     ASSERT_EQ_INT(weft_barrier_parties(bar), 3);
-    t[0] = spawn(bar_waiter, 1);
-    t[1] = spawn(bar_waiter, 2);
-    yield_n(1);
+    t[0] = wt_spawn_arg(bar_waiter, 1);
+    t[1] = wt_spawn_arg(bar_waiter, 2);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_barrier_n_waiting(bar), 2);
     ASSERT_EQ_INT(weft_barrier_free(bar), WEFT_EBUSY);
     ASSERT_EQ_INT(weft_barrier_wait(bar), 2); /* the last to arrive: no suspension */
     ASSERT_EQ_INT(weft_barrier_n_waiting(bar), 0); /* draining */
-    ASSERT_OK(join(t[0]));
-    ASSERT_OK(join(t[1]));
+    ASSERT_OK(wt_join(t[0]));
+    ASSERT_OK(wt_join(t[1]));
     WT_ASSERT_LOG(1, 0, 2, 1);
     /* Cycles: every cycle hands out 0, 1 and 2 exactly once. */
     for (int i = 0; i < 3; i++)
         t[i] = wt_spawn(NULL, bar_cycles, seen, NULL);
     for (int i = 0; i < 3; i++)
-        ASSERT_OK(join(t[i]));
+        ASSERT_OK(wt_join(t[i]));
     for (int c = 0; c < 4; c++)
         ASSERT_EQ_INT(seen[c], 7);
     ASSERT_EQ_INT(weft_barrier_n_waiting(bar), 0);
@@ -845,7 +823,7 @@ static int barrier_cycles_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(barrier_indexes_and_cycles) { run_main(barrier_cycles_main, 0); }
+TEST(barrier_indexes_and_cycles) { wt_run_main(barrier_cycles_main, 0); }
 
 static int bar_twice(void *arg, void **res) {
     int a = weft_barrier_wait(bar);
@@ -863,11 +841,11 @@ static int bar_twice(void *arg, void **res) {
 static int barrier_drain_main(void *arg, void **res) {
     weft_task_t *a, *b;
     ASSERT_OK(weft_barrier_new(&bar, 2));
-    a = spawn(bar_twice, 1);
-    yield_n(1);
-    b = spawn(bar_twice, 2);
-    ASSERT_OK(join(a));
-    ASSERT_OK(join(b));
+    a = wt_spawn_arg(bar_twice, 1);
+    wt_yield_n(1);
+    b = wt_spawn_arg(bar_twice, 2);
+    ASSERT_OK(wt_join(a));
+    ASSERT_OK(wt_join(b));
     /* b released cycle 1 (index 1) and blocked while it drained (n_waiting 0 meanwhile);
      * a, out last, ended the drain and got index 0 of cycle 2, and b, let in, released it. */
     WT_ASSERT_LOG(2, 1, 0, 1, 0, 0, 2, 1, 1, 0);
@@ -876,28 +854,28 @@ static int barrier_drain_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(barrier_draining) { run_main(barrier_drain_main, 0); }
+TEST(barrier_draining) { wt_run_main(barrier_drain_main, 0); }
 
 static int barrier_full_cycle(void) {
-    weft_task_t *a = spawn(bar_waiter, 10), *b = spawn(bar_waiter, 11);
+    weft_task_t *a = wt_spawn_arg(bar_waiter, 10), *b = wt_spawn_arg(bar_waiter, 11);
     int idx;
-    yield_n(1);
+    wt_yield_n(1);
     idx = weft_barrier_wait(bar);
-    ASSERT_OK(join(a));
-    ASSERT_OK(join(b));
+    ASSERT_OK(wt_join(a));
+    ASSERT_OK(wt_join(b));
     return idx;
 }
 
 static int barrier_abort_main(void *arg, void **res) {
     weft_task_t *a, *b;
     ASSERT_OK(weft_barrier_new(&bar, 3));
-    a = spawn(bar_waiter, 1);
-    b = spawn(bar_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(bar_waiter, 1);
+    b = wt_spawn_arg(bar_waiter, 2);
+    wt_yield_n(1);
     weft_barrier_abort(bar);
     ASSERT_EQ_INT(weft_barrier_broken(bar), 1);
-    ASSERT_EQ_INT(join(a), WEFT_ENOTRECOVERABLE);
-    ASSERT_EQ_INT(join(b), WEFT_ENOTRECOVERABLE);
+    ASSERT_EQ_INT(wt_join(a), WEFT_ENOTRECOVERABLE);
+    ASSERT_EQ_INT(wt_join(b), WEFT_ENOTRECOVERABLE);
     WT_ASSERT_LOG(1, WEFT_ENOTRECOVERABLE, 2, WEFT_ENOTRECOVERABLE);
     ASSERT_EQ_INT(weft_barrier_wait(bar), WEFT_ENOTRECOVERABLE); /* until reset */
     ASSERT_EQ_INT(weft_barrier_n_waiting(bar), 0);
@@ -910,7 +888,7 @@ static int barrier_abort_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(barrier_abort) { run_main(barrier_abort_main, 0); }
+TEST(barrier_abort) { wt_run_main(barrier_abort_main, 0); }
 
 static int bar_then_abort(void *arg, void **res) {
     int rc = weft_barrier_wait(bar);
@@ -923,14 +901,14 @@ static int bar_then_abort(void *arg, void **res) {
 static int barrier_reset_main(void *arg, void **res) {
     weft_task_t *a, *b;
     ASSERT_OK(weft_barrier_new(&bar, 3));
-    a = spawn(bar_waiter, 1);
-    b = spawn(bar_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(bar_waiter, 1);
+    b = wt_spawn_arg(bar_waiter, 2);
+    wt_yield_n(1);
     weft_barrier_reset(bar); /* the waiters leave broken; the barrier is not */
     ASSERT_EQ_INT(weft_barrier_broken(bar), 0);
     ASSERT_EQ_INT(weft_barrier_n_waiting(bar), 0);
-    ASSERT_EQ_INT(join(a), WEFT_ENOTRECOVERABLE);
-    ASSERT_EQ_INT(join(b), WEFT_ENOTRECOVERABLE);
+    ASSERT_EQ_INT(wt_join(a), WEFT_ENOTRECOVERABLE);
+    ASSERT_EQ_INT(wt_join(b), WEFT_ENOTRECOVERABLE);
     WT_ASSERT_LOG(1, WEFT_ENOTRECOVERABLE, 2, WEFT_ENOTRECOVERABLE);
     ASSERT_EQ_INT(weft_barrier_broken(bar), 0);
     wt_log_reset();
@@ -940,36 +918,36 @@ static int barrier_reset_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(barrier_reset_while_waiting) { run_main(barrier_reset_main, 0); }
+TEST(barrier_reset_while_waiting) { wt_run_main(barrier_reset_main, 0); }
 
 /* Arriving while a reset drains: the newcomer waits, then joins the next cycle, unless the
  * barrier breaks meanwhile, which it learns too. */
 static int barrier_blocked_main(void *arg, void **res) {
     weft_task_t *a, *b, *c, *d;
     ASSERT_OK(weft_barrier_new(&bar, 3));
-    a = spawn(bar_waiter, 1);
-    b = spawn(bar_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(bar_waiter, 1);
+    b = wt_spawn_arg(bar_waiter, 2);
+    wt_yield_n(1);
     weft_barrier_reset(bar);
-    c = spawn(bar_waiter, 3); /* start after a and b have left: a fresh cycle */
-    d = spawn(bar_waiter, 4);
+    c = wt_spawn_arg(bar_waiter, 3); /* start after a and b have left: a fresh cycle */
+    d = wt_spawn_arg(bar_waiter, 4);
     /* Blocked until a and b are out; c and d, queued before we were let in, come first. */
     ASSERT_EQ_INT(weft_barrier_wait(bar), 2);
-    ASSERT_EQ_INT(join(a), WEFT_ENOTRECOVERABLE);
-    ASSERT_EQ_INT(join(b), WEFT_ENOTRECOVERABLE);
-    ASSERT_OK(join(c));
-    ASSERT_OK(join(d));
+    ASSERT_EQ_INT(wt_join(a), WEFT_ENOTRECOVERABLE);
+    ASSERT_EQ_INT(wt_join(b), WEFT_ENOTRECOVERABLE);
+    ASSERT_OK(wt_join(c));
+    ASSERT_OK(wt_join(d));
     WT_ASSERT_LOG(1, WEFT_ENOTRECOVERABLE, 2, WEFT_ENOTRECOVERABLE, 3, 0, 4, 1);
 
     wt_log_reset();
-    a = spawn(bar_then_abort, 1);
-    b = spawn(bar_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(bar_then_abort, 1);
+    b = wt_spawn_arg(bar_waiter, 2);
+    wt_yield_n(1);
     weft_barrier_reset(bar);
     ASSERT_EQ_INT(weft_barrier_wait(bar), WEFT_ENOTRECOVERABLE); /* a aborts while we wait */
     ASSERT_EQ_INT(weft_barrier_broken(bar), 1);
-    ASSERT_OK(join(a));
-    ASSERT_EQ_INT(join(b), WEFT_ENOTRECOVERABLE);
+    ASSERT_OK(wt_join(a));
+    ASSERT_EQ_INT(wt_join(b), WEFT_ENOTRECOVERABLE);
     WT_ASSERT_LOG(1, WEFT_ENOTRECOVERABLE, 2, WEFT_ENOTRECOVERABLE);
     ASSERT_EQ_INT(weft_barrier_broken(bar), 1);
     weft_barrier_reset(bar);
@@ -978,35 +956,35 @@ static int barrier_blocked_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(barrier_blocked_during_reset) { run_main(barrier_blocked_main, 0); }
+TEST(barrier_blocked_during_reset) { wt_run_main(barrier_blocked_main, 0); }
 
 static int barrier_cancel_main(void *arg, void **res) {
     weft_task_t *a, *b, *c;
     ASSERT_OK(weft_barrier_new(&bar, 3));
-    a = spawn(bar_waiter, 1);
-    b = spawn(bar_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(bar_waiter, 1);
+    b = wt_spawn_arg(bar_waiter, 2);
+    wt_yield_n(1);
     /* Cancelled while filling: it leaves, the others keep waiting (asyncio). */
     ASSERT_EQ_INT(weft_cancel(a, NULL), 1);
-    ASSERT_EQ_INT(join(a), WEFT_ECANCELED);
+    ASSERT_EQ_INT(wt_join(a), WEFT_ECANCELED);
     ASSERT_EQ_INT(weft_barrier_broken(bar), 0);
     ASSERT_EQ_INT(weft_barrier_n_waiting(bar), 1);
-    c = spawn(bar_waiter, 3);
-    yield_n(1);
+    c = wt_spawn_arg(bar_waiter, 3);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_barrier_wait(bar), 2);
-    ASSERT_OK(join(b));
-    ASSERT_OK(join(c));
+    ASSERT_OK(wt_join(b));
+    ASSERT_OK(wt_join(c));
     /* Indexes are taken from the count, as asyncio's are: b kept 1, the newcomer got 1 too. */
     WT_ASSERT_LOG(1, WEFT_ECANCELED, 2, 1, 3, 1);
     /* Cancelled in the iteration its cycle completed: the cycle stands for the others. */
     wt_log_reset();
-    a = spawn(bar_waiter, 1);
-    b = spawn(bar_waiter, 2);
-    yield_n(1);
+    a = wt_spawn_arg(bar_waiter, 1);
+    b = wt_spawn_arg(bar_waiter, 2);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_barrier_wait(bar), 2);
     ASSERT_EQ_INT(weft_cancel(a, NULL), 1);
-    ASSERT_EQ_INT(join(a), WEFT_ECANCELED);
-    ASSERT_OK(join(b));
+    ASSERT_EQ_INT(wt_join(a), WEFT_ECANCELED);
+    ASSERT_OK(wt_join(b));
     WT_ASSERT_LOG(1, WEFT_ECANCELED, 2, 1);
     ASSERT_EQ_INT(weft_barrier_broken(bar), 0);
     wt_log_reset();
@@ -1016,7 +994,7 @@ static int barrier_cancel_main(void *arg, void **res) {
     return 0;
 }
 
-TEST(barrier_cancelled_waiter) { run_main(barrier_cancel_main, 0); }
+TEST(barrier_cancelled_waiter) { wt_run_main(barrier_cancel_main, 0); }
 
 static int bar_timed(void *arg, void **res) {
     weft_timeout_t to;
@@ -1031,21 +1009,21 @@ static int bar_timed(void *arg, void **res) {
 static int barrier_timeout_main(void *arg, void **res) {
     weft_task_t *a, *b, *c;
     ASSERT_OK(weft_barrier_new(&bar, 3));
-    a = spawn(bar_timed, 0);
-    b = spawn(bar_waiter, 2);
-    ASSERT_OK(join(a));
+    a = wt_spawn_arg(bar_timed, 0);
+    b = wt_spawn_arg(bar_waiter, 2);
+    ASSERT_OK(wt_join(a));
     ASSERT_EQ_INT(weft_barrier_broken(bar), 0); /* the timed-out waiter just left */
-    c = spawn(bar_waiter, 3);
-    yield_n(1);
+    c = wt_spawn_arg(bar_waiter, 3);
+    wt_yield_n(1);
     ASSERT_EQ_INT(weft_barrier_wait(bar), 2);
-    ASSERT_OK(join(b));
-    ASSERT_OK(join(c));
+    ASSERT_OK(wt_join(b));
+    ASSERT_OK(wt_join(c));
     WT_ASSERT_LOG(WEFT_ETIMEDOUT, 500, 2, 1, 3, 1); /* asyncio's indexes, as above */
     ASSERT_OK(weft_barrier_free(bar));
     return 0;
 }
 
-TEST(barrier_timeout) { run_main(barrier_timeout_main, 0); }
+TEST(barrier_timeout) { wt_run_main(barrier_timeout_main, 0); }
 
 /* ---- loop close with tasks blocked in every primitive ------------------------------------- */
 
@@ -1078,11 +1056,11 @@ static int close_main(void *arg, void **res) {
         ASSERT_OK(weft_create_task(NULL, blk_bar, bar, NULL));
     }
     ASSERT_OK(weft_create_task(NULL, blk_bar, bar2, NULL));
-    yield_n(1);
+    wt_yield_n(1);
     /* The first condition waiter is notified and queues for the lock, which we hold. */
     ASSERT_OK(weft_lock_acquire(lk2));
     ASSERT_EQ_INT(weft_condition_notify(cv, 1), 1);
-    yield_n(1);
+    wt_yield_n(1);
     /* Handed over, not yet seen by their new holders when the loop stops. */
     ASSERT_OK(weft_semaphore_release(sem));
     ASSERT_OK(weft_lock_release(lk));

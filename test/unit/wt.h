@@ -159,6 +159,13 @@ int wt_run_task(weft_loop_t *loop, weft_task_fn fn, void *arg, void **result);
 /* Runs body(arg) as the main task of a fresh virtual-clock loop, asserts it returned the value
  * (void *)1, then closes the loop clean. */
 void wt_run_body(weft_task_fn body, void *arg);
+/* Short forms for tests of one loop: a task of the running loop with an integer argument (the
+ * caller owns the reference); await it and release it; yield n times; run fn(arg) as the main
+ * task of a fresh virtual-clock loop, which must end clean. */
+weft_task_t *wt_spawn_arg(weft_task_fn fn, intptr_t arg);
+int wt_join(weft_task_t *t);
+void wt_yield_n(int n);
+void wt_run_main(weft_task_fn fn, intptr_t arg);
 /* The running loop's time (virtual in most tests), as opposed to wt_now(). */
 static inline double wt_loop_now(void) { return weft_loop_time(weft_get_running_loop()); }
 /* Creates a task (ASSERTing success) with an optional name; the caller owns the reference. */
