@@ -58,7 +58,7 @@ void weft__future_destroy(weft_future_t *f) {
         f->waiters = d->waiter.next;
         free(d);
     }
-    if (f->msg)
+    if (f->state != WEFT__RESULT && f->msg)
         free(f->msg);
     switch (f->kind) {
     case WEFT__TASK:
@@ -122,14 +122,14 @@ void weft__waiter_remove(weft_future_t *f, weft__waiter_t *w) {
 
 void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *value, char *msg) {
     weft__waiter_t *w = f->waiters, *rev = NULL;
+    if (f->msg && f->msg != msg) /* still pending: a message it had (a cancel message) goes */
+        free(f->msg);
     f->state = state;
     f->code = code;
-    f->value = value;
-    if (msg != f->msg) {
-        if (f->msg)
-            free(f->msg);
+    if (state == WEFT__RESULT)
+        f->value = value;
+    else
         f->msg = msg;
-    }
     if (!w)
         return;
     f->waiters = NULL;

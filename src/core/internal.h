@@ -116,6 +116,7 @@ typedef struct weft__run {
      * the suspension left on other objects (waiter nodes on this stack). */
     void (*abort_wait)(struct weft__run *run, void *arg);
     void *abort_arg;
+    void *value;                    /* the body's result, until the loop completes the task */
     int shield_depth;
     int cancel_level;               /* highest shield depth a pending cancel reaches */
 } weft__run_t;
@@ -124,8 +125,10 @@ struct weft_future {
     weft__work_t work;          /* task: its step; others: unused */
     weft_loop_t *loop;
     weft__waiter_t *waiters;    /* newest first; reversed when fired */
-    void *value;
-    char *msg;                  /* error or cancel message (heap) */
+    union {                     /* one or the other: a future has a value or a message */
+        void *value;            /* state WEFT__RESULT */
+        char *msg;              /* otherwise: the error or cancel message (heap), or NULL */
+    };
     int refs;
     int code;                   /* error code when state is WEFT__ERROR */
     uint8_t state;              /* enum weft__fstate */

@@ -138,7 +138,7 @@ static void task_main(void *p) {
             run->scopes = NULL;
         }
         if (!fresh_task_ahead(loop, stack_size, false)) {
-            t->value = value;
+            run->value = value;
             t->code = rc;
             t->tstate = WEFT__T_DONE;
             break; /* the loop finishes it and takes the stack back */
@@ -257,11 +257,12 @@ void weft__task_step(weft__work_t *w) {
     }
     if (t->tstate == WEFT__T_DONE) {
         char *failmsg = t->run->failmsg;
+        void *value = t->run->value;
         int rc = t->code;
         task_release_stack(t);
         if (rc < 0 && rc != WEFT_ECANCELED && !failmsg)
             failmsg = weft__strdup(weft_strerror(rc));
-        task_finish(t, rc, t->value, failmsg);
+        task_finish(t, rc, value, failmsg);
     }
 }
 
