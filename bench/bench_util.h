@@ -38,4 +38,21 @@ static inline long bench_status_kb(const char *key) {
     return v;
 }
 
+#ifdef WEFT_H
+/* From a task: runs a(arg_a) and b(arg_b) as two tasks until both have finished; *seconds gets
+ * the time from creating them to the end. Returns the first error, or 0. */
+static inline int bench_run_pair(weft_task_fn a, void *arg_a, weft_task_fn b, void *arg_b,
+                                 double *seconds) {
+    weft_task_t *tasks[2] = {NULL, NULL};
+    double t0 = bench_now();
+    int rc = weft_create_task(&tasks[0], a, arg_a, NULL);
+    if (rc == 0 && (rc = weft_create_task(&tasks[1], b, arg_b, NULL)) == 0)
+        rc = weft_gather(tasks, 2, NULL);
+    *seconds = bench_now() - t0;
+    weft_unref(tasks[0]);
+    weft_unref(tasks[1]);
+    return rc;
+}
+#endif
+
 #endif

@@ -37,18 +37,11 @@ static int pong(void *arg, void **result) {
 
 static int bench(void *arg, void **result) {
     weft_queue_options_t opts = {WEFT_QUEUE_FIFO, 1, NULL, NULL};
-    weft_task_t *tasks[2];
+    double dt;
     int rc;
     if ((rc = weft_queue_new(&q1, &opts)) < 0 || (rc = weft_queue_new(&q2, &opts)) < 0)
         return rc;
-    double t0 = bench_now();
-    if ((rc = weft_create_task(&tasks[0], ping, NULL, NULL)) < 0 ||
-        (rc = weft_create_task(&tasks[1], pong, NULL, NULL)) < 0)
-        return rc;
-    rc = weft_gather(tasks, 2, NULL);
-    double dt = bench_now() - t0;
-    weft_unref(tasks[0]);
-    weft_unref(tasks[1]);
+    rc = bench_run_pair(ping, NULL, pong, NULL, &dt);
     weft_queue_free(q1);
     weft_queue_free(q2);
     if (rc < 0) {

@@ -37,18 +37,11 @@ static int consumer(void *arg, void **result) {
 static int bench(void *arg, void **result) {
     weft_queue_options_t opts = {WEFT_QUEUE_FIFO, 128, NULL, NULL};
     weft_queue_t *q;
-    weft_task_t *tasks[2];
+    double dt;
     int rc;
     if ((rc = weft_queue_new(&q, &opts)) < 0)
         return rc;
-    double t0 = bench_now();
-    if ((rc = weft_create_task(&tasks[0], producer, q, NULL)) < 0 ||
-        (rc = weft_create_task(&tasks[1], consumer, q, NULL)) < 0)
-        return rc;
-    rc = weft_gather(tasks, 2, NULL);
-    double dt = bench_now() - t0;
-    weft_unref(tasks[0]);
-    weft_unref(tasks[1]);
+    rc = bench_run_pair(producer, q, consumer, q, &dt);
     weft_queue_free(q);
     if (rc < 0 || sum != (long long)n * (n - 1) / 2) {
         fprintf(stderr, "queue: bad result (rc %d, sum %lld)\n", rc, sum);

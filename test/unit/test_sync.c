@@ -3,6 +3,15 @@
  * timeout scopes, and loop close with tasks blocked in each primitive. Virtual clock only. */
 #include "wt.h"
 
+/* Runs op() in a timeout scope of `secs`; logs the scope's outcome, then the loop time in ms. */
+static int timed(double secs, int (*op)(void)) {
+    weft_timeout_t to;
+    ASSERT_OK(weft_timeout_begin(&to, secs));
+    wt_log(weft_timeout_end(&to, op()));
+    wt_log((int)(wt_loop_now() * 1000));
+    return 0;
+}
+
 
 static weft_lock_t *lk;
 static weft_event_t *ev;
@@ -268,16 +277,8 @@ static int lock_cancelled_caller_main(void *arg, void **res) {
 
 TEST(lock_cancelled_caller) { wt_run_main(lock_cancelled_caller_main, 0); }
 
-static int lock_timed(void *arg, void **res) {
-    weft_timeout_t to;
-    int rc;
-    ASSERT_OK(weft_timeout_begin(&to, 0.5));
-    rc = weft_lock_acquire(lk);
-    rc = weft_timeout_end(&to, rc);
-    wt_log(rc);
-    wt_log((int)(wt_loop_now() * 1000));
-    return 0;
-}
+static int lock_op(void) { return weft_lock_acquire(lk); }
+static int lock_timed(void *arg, void **res) { return timed(0.5, lock_op); }
 
 static int lock_timeout_main(void *arg, void **res) {
     weft_task_t *t;
@@ -360,15 +361,8 @@ static int event_cancel_main(void *arg, void **res) {
 
 TEST(event_cancel_waiter) { wt_run_main(event_cancel_main, 0); }
 
-static int ev_timed(void *arg, void **res) {
-    weft_timeout_t to;
-    int rc;
-    ASSERT_OK(weft_timeout_begin(&to, 0.25));
-    rc = weft_event_wait(ev);
-    wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(wt_loop_now() * 1000));
-    return 0;
-}
+static int ev_op(void) { return weft_event_wait(ev); }
+static int ev_timed(void *arg, void **res) { return timed(0.25, ev_op); }
 
 static int event_timeout_main(void *arg, void **res) {
     ASSERT_OK(weft_event_new(&ev));
@@ -572,14 +566,10 @@ static int cond_cancel_notified_main(void *arg, void **res) {
 
 TEST(cond_cancel_notified_passes_on) { wt_run_main(cond_cancel_notified_main, 0); }
 
+static int cond_op(void) { return weft_condition_wait(cv); }
 static int cond_timed(void *arg, void **res) {
-    weft_timeout_t to;
-    int rc;
     ASSERT_OK(weft_condition_acquire(cv));
-    ASSERT_OK(weft_timeout_begin(&to, 0.5));
-    rc = weft_condition_wait(cv);
-    wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(wt_loop_now() * 1000));
+    timed(0.5, cond_op);
     ASSERT_OK(weft_condition_release(cv)); /* held again */
     return 0;
 }
@@ -740,15 +730,8 @@ TEST(sem_cancel_when_handed_over) { wt_run_main(sem_handoff_cancel_main, 2); }
 TEST(sem_cancel_then_handed_over) { wt_run_main(sem_handoff_cancel_main, 3); }
 TEST(sem_cancel_handed_over_last) { wt_run_main(sem_handoff_cancel_main, 0); }
 
-static int sem_timed(void *arg, void **res) {
-    weft_timeout_t to;
-    int rc;
-    ASSERT_OK(weft_timeout_begin(&to, 0.5));
-    rc = weft_semaphore_acquire(sem);
-    wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(wt_loop_now() * 1000));
-    return 0;
-}
+static int sem_op(void) { return weft_semaphore_acquire(sem); }
+static int sem_timed(void *arg, void **res) { return timed(0.5, sem_op); }
 
 static int sem_timeout_main(void *arg, void **res) {
     weft_task_t *t;
@@ -996,15 +979,8 @@ static int barrier_cancel_main(void *arg, void **res) {
 
 TEST(barrier_cancelled_waiter) { wt_run_main(barrier_cancel_main, 0); }
 
-static int bar_timed(void *arg, void **res) {
-    weft_timeout_t to;
-    int rc;
-    ASSERT_OK(weft_timeout_begin(&to, 0.5));
-    rc = weft_barrier_wait(bar);
-    wt_log(weft_timeout_end(&to, rc));
-    wt_log((int)(wt_loop_now() * 1000));
-    return 0;
-}
+static int bar_op(void) { return weft_barrier_wait(bar); }
+static int bar_timed(void *arg, void **res) { return timed(0.5, bar_op); }
 
 static int barrier_timeout_main(void *arg, void **res) {
     weft_task_t *a, *b, *c;
