@@ -5,9 +5,9 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 DESTDIR ?=
 SHARED_BENCH ?= $(abspath ../shared/bench)
-BENCH_WORKLOADS ?= spawn,yield,sleepers,pingpong,queue
+BENCH_WORKLOADS ?= spawn,yield,sleepers,pingpong,queue,echo
 
-.PHONY: all build run test test-plain test-asan test-tsan test-valgrind bench deps install clean
+.PHONY: all build run test test-plain test-asan test-tsan test-valgrind stress bench deps install clean
 
 all: build
 
@@ -50,11 +50,16 @@ test-tsan: build-tsan/Makefile
 test-valgrind: build
 	cd build && ctest --output-on-failure -j $(JOBS) -L memcheck
 
+# 10,000 concurrent connections against an echo server (a child process), every byte checked.
+stress: deps build
+	./build/test/stress/net_stress 10000
+
 bench: build
 	@if [ -x "$(SHARED_BENCH)/run-peers" ]; then \
 	  BENCH_EXTRA="weft=$(CURDIR)/build/bench" $(SHARED_BENCH)/run-peers -w $(BENCH_WORKLOADS); \
 	else \
-	  for w in $$(echo $(BENCH_WORKLOADS) | tr , ' '); do taskset -c 0 ./build/bench/$$w; done; \
+	  for w in $$(echo $(BENCH_WORKLOADS) | tr , ' '); do \
+	    [ $$w = echo ] || taskset -c 0 ./build/bench/$$w; done; \
 	fi
 
 install: build

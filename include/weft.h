@@ -28,6 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
 #include "weft/errno.h"
 #include "weft/version.h"
 
@@ -53,6 +57,7 @@ typedef struct weft_future weft_task_t;       /* a task is a future */
 typedef struct weft_handle weft_handle_t;
 typedef struct weft_taskgroup weft_taskgroup_t;
 typedef struct weft_as_completed weft_as_completed_t;
+struct addrinfo; /* <netdb.h>: only pointers to it here, so strict C17 users need no POSIX macros */
 
 /* A task's body. Returns 0 with its value in *result (NULL if left untouched), or a negative
  * code: -ECANCELED ends the task cancelled, any other code ends it with that error (its
@@ -483,6 +488,290 @@ WEFT_EXTERN void weft_barrier_abort(weft_barrier_t *b);
 WEFT_EXTERN unsigned weft_barrier_parties(const weft_barrier_t *b);
 WEFT_EXTERN unsigned weft_barrier_n_waiting(const weft_barrier_t *b);
 WEFT_EXTERN int weft_barrier_broken(const weft_barrier_t *b);
+
+/* ------------------------------------------------------------------------------------------
+ * File descriptors and sockets (asyncio's add_reader / add_writer and loop.sock_*)
+ *
+ * The loop watches each file descriptor it is given once, from the first call that names it
+ * until weft_fd_forget() (or weft_close()): call one of those before closing a descriptor the
+ * loop has seen, as asyncio requires remove_reader() before close. The sock_* calls and
+ * weft_wait_fd() switch the descriptor to non-blocking mode. A descriptor belongs to one loop.
+ * ---------------------------------------------------------------------------------------- */
+
+#define WEFT_READABLE 1
+#define WEFT_WRITABLE 2
+
+/* [suspends] until `fd` is readable and/or writable as `events` asks; returns the events that
+ * are ready (a hang-up or error counts as both). */
+WEFT_EXTERN int weft_wait_fd(int fd, unsigned events);
+/* loop.add_reader(fd, cb, arg) / add_writer [loop thread]: cb(arg) is scheduled (never called
+ * inline) in each iteration in which fd is readable / writable, until removed. Adding replaces
+ * the previous callback. remove_* return 1 if a callback was removed, 0 if there was none. */
+WEFT_EXTERN int weft_add_reader(weft_loop_t *loop, int fd, weft_callback_fn cb, void *arg);
+WEFT_EXTERN int weft_remove_reader(weft_loop_t *loop, int fd);
+WEFT_EXTERN int weft_add_writer(weft_loop_t *loop, int fd, weft_callback_fn cb, void *arg);
+WEFT_EXTERN int weft_remove_writer(weft_loop_t *loop, int fd);
+/* The loop stops watching fd: callbacks are removed, tasks waiting on it return -EBADF.
+ * Does not close it. weft_close() forgets, then closes. Safe on descriptors never seen. */
+WEFT_EXTERN void weft_fd_forget(weft_loop_t *loop, int fd);
+WEFT_EXTERN int weft_close(int fd);
+
+/* loop.sock_recv / sock_recv_into [suspends]: bytes received (0 at end of stream). */
+WEFT_EXTERN ssize_t weft_sock_recv(int fd, void *buf, size_t n);
+/* loop.sock_sendall [suspends]: 0 once all n bytes are sent. On error or cancellation the
+ * bytes already sent are in *sent (sent may be NULL). */
+WEFT_EXTERN int weft_sock_sendall(int fd, const void *buf, size_t n, size_t *sent);
+/* loop.sock_connect [suspends]: 0 once connected, or the connection's error. */
+WEFT_EXTERN int weft_sock_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* loop.sock_accept [suspends]: the new connection (non-blocking, close-on-exec) and, if addr
+ * is not NULL, the peer's address. */
+WEFT_EXTERN int weft_sock_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* loop.sock_sendfile [suspends]: sends `count` bytes (0: to the end of the file) of `file`
+ * from *offset (advanced), with sendfile(2); returns the bytes sent. */
+WEFT_EXTERN ssize_t weft_sock_sendfile(int sock, int file, off_t *offset, size_t count);
+/* Datagrams [suspend]: loop.sock_recvfrom / sock_sendto. recvfrom returns the datagram's
+ * length (truncated to n: then -EMSGSIZE, never silently). */
+WEFT_EXTERN ssize_t weft_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr,
+                                       socklen_t *len);
+WEFT_EXTERN ssize_t weft_sock_sendto(int fd, const void *buf, size_t n,
+                                     const struct sockaddr *addr, socklen_t len);
+
+/* ------------------------------------------------------------------------------------------
+ * Name resolution (loop.getaddrinfo, non-blocking, with c-ares)
+ * ---------------------------------------------------------------------------------------- */
+
+/* [suspends] Resolves host (and port, a number or service name; either may be NULL) as
+ * getaddrinfo(3) does, without blocking the loop: numeric addresses are parsed at once, names
+ * are looked up in /etc/hosts and DNS. hints may be NULL. The list is freed with
+ * weft_freeaddrinfo() (never libc's freeaddrinfo()). A name that does not resolve gives
+ * WEFT_ENONAME (its message in weft_error_message()); a DNS timeout WEFT_ETIMEDOUT, a server
+ * failure WEFT_EAGAIN; host and port both NULL WEFT_EINVAL. Hints: ai_family AF_UNSPEC, AF_INET
+ * or AF_INET6; ai_flags AI_PASSIVE, AI_CANONNAME, AI_NUMERICHOST, AI_NUMERICSERV, AI_V4MAPPED,
+ * AI_ALL, AI_ADDRCONFIG (others: WEFT_EINVAL). Unlike getaddrinfo(3), an ai_socktype of 0 does
+ * not list each address once per socket type: it means SOCK_STREAM (SOCK_DGRAM if ai_protocol
+ * is IPPROTO_UDP), and every entry has its socktype and protocol filled in. If the task is
+ * cancelled meanwhile, the look-up is abandoned (its answer dropped when it comes). */
+#define WEFT_ENONAME WEFT_ENXIO
+WEFT_EXTERN int weft_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+                                 struct addrinfo **res);
+WEFT_EXTERN void weft_freeaddrinfo(struct addrinfo *res);
+/* The DNS servers the loop's resolver asks, as c-ares's "host[:port],..." CSV (e.g.
+ * "127.0.0.1:5353", "[::1]:53"); NULL restores /etc/resolv.conf's. -EBUSY while look-ups are
+ * pending on the loop (abandoned ones too, until they end), -EINVAL for a list that does not
+ * parse. [loop thread] */
+WEFT_EXTERN int weft_resolver_set_servers(weft_loop_t *loop, const char *servers);
+
+/* ------------------------------------------------------------------------------------------
+ * TLS (ssl.SSLContext), with OpenSSL
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct weft_tls weft_tls_t;
+
+/* A TLS context, shared by any number of streams (reference counted: each stream holds one).
+ * A client context verifies the peer's chain against the system's CA store and the host name,
+ * as ssl.create_default_context() does; a server context needs a certificate and key. */
+enum weft_tls_role { WEFT_TLS_CLIENT = 0, WEFT_TLS_SERVER = 1 };
+WEFT_EXTERN int weft_tls_new(weft_tls_t **tls, int role);
+WEFT_EXTERN void weft_tls_unref(weft_tls_t *tls);
+/* PEM files. load_verify: trust these CAs instead of the system store (file or NULL, dir or
+ * NULL). set_verify(0) turns verification off (ssl.CERT_NONE): for tests only. */
+WEFT_EXTERN int weft_tls_use_certificate(weft_tls_t *tls, const char *cert_file,
+                                         const char *key_file);
+WEFT_EXTERN int weft_tls_load_verify(weft_tls_t *tls, const char *ca_file, const char *ca_dir);
+WEFT_EXTERN int weft_tls_set_verify(weft_tls_t *tls, int verify);
+/* ALPN protocols offered (client) or accepted (server), in order of preference, e.g.
+ * {"h2", "http/1.1"}. */
+WEFT_EXTERN int weft_tls_set_alpn(weft_tls_t *tls, const char *const *protocols, size_t n);
+/* The underlying SSL_CTX *, for settings weft does not wrap. */
+WEFT_EXTERN void *weft_tls_native(weft_tls_t *tls);
+
+/* A certificate that fails verification (untrusted chain, wrong host name) gives
+ * WEFT_ECERTIFICATE; other TLS failures WEFT_ETLS. The message says why. */
+#define WEFT_ECERTIFICATE WEFT_EKEYREJECTED
+#define WEFT_ETLS WEFT_EPROTO
+
+/* ------------------------------------------------------------------------------------------
+ * Streams (asyncio.open_connection / start_server, StreamReader and StreamWriter)
+ *
+ * A weft_stream_t is asyncio's reader and writer pair in one handle: a connected TCP or Unix
+ * socket, optionally with TLS. Its calls are [loop thread]. One task may read at a time
+ * (another reader gets -EBUSY); writes never suspend; any number of tasks may drain.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct weft_stream weft_stream_t;
+typedef struct weft_server weft_server_t;
+
+/* asyncio's errors: readexactly/readuntil reaching the end of the stream first
+ * (IncompleteReadError), readuntil/readline over the stream's limit (LimitOverrunError). */
+#define WEFT_EINCOMPLETE WEFT_ENODATA
+#define WEFT_ELIMIT WEFT_EMSGSIZE
+
+#define WEFT_STREAM_LIMIT ((size_t)64 * 1024)        /* asyncio's _DEFAULT_LIMIT */
+#define WEFT_WRITE_HIGH_WATER ((size_t)64 * 1024)    /* asyncio's transport defaults */
+#define WEFT_WRITE_LOW_WATER ((size_t)16 * 1024)
+
+typedef struct weft_connect_options {
+    size_t limit;                /* readuntil/readline limit; 0: WEFT_STREAM_LIMIT */
+    int family;                  /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+    weft_tls_t *tls;             /* a client context: connect with TLS */
+    const char *server_hostname; /* for SNI and verification; NULL: host */
+    double tls_handshake_timeout;/* seconds; 0: 60 (asyncio's default) */
+    /* RFC 8305 Happy Eyeballs: > 0 starts the next address's attempt after this many seconds
+     * while the earlier ones are still trying (asyncio's happy_eyeballs_delay; 0.25 is the
+     * RFC's value); 0: each address in turn. Addresses alternate between families
+     * (interleave). */
+    double happy_eyeballs_delay;
+    const char *local_host;      /* bind before connecting (local_addr); NULL: any */
+    int local_port;
+} weft_connect_options_t;
+
+/* asyncio.open_connection(host, port) [suspends]: resolves host, connects to each address in
+ * turn (or Happy Eyeballs), returns the connected stream (TCP_NODELAY on, as asyncio does).
+ * opts may be NULL. */
+WEFT_EXTERN int weft_open_connection(weft_stream_t **stream, const char *host, int port,
+                                     const weft_connect_options_t *opts);
+/* asyncio.open_unix_connection(path) [suspends]. */
+WEFT_EXTERN int weft_open_unix_connection(weft_stream_t **stream, const char *path,
+                                          const weft_connect_options_t *opts);
+/* Wraps a connected socket the caller owns (it passes to the stream) [loop thread]. */
+WEFT_EXTERN int weft_stream_from_fd(weft_stream_t **stream, int fd, size_t limit);
+
+/* Closes if still open, and releases the caller's handle. Data still buffered for writing is
+ * sent in the background first (as transport.close() does), then the socket is closed. */
+WEFT_EXTERN void weft_stream_free(weft_stream_t *s);
+
+/* Reader. read: up to n bytes, at least 1 unless at end of stream (then 0). */
+WEFT_EXTERN ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n);
+/* read() with no size: everything up to the end of stream, in a malloc'd buffer the caller
+ * frees (NUL-terminated for convenience; *len excludes the NUL). */
+WEFT_EXTERN int weft_stream_read_all(weft_stream_t *s, char **data, size_t *len);
+/* readexactly(n): 0 once n bytes are in buf. At end of stream first: WEFT_EINCOMPLETE, with the
+ * bytes that did arrive in buf and their count in *got (got may be NULL). */
+WEFT_EXTERN int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
+/* readuntil(separator): 0 with *data and *len the bytes up to and including the separator. *data
+ * points into the stream's buffer and is valid until the next read call on s. At end of stream
+ * first: WEFT_EINCOMPLETE, with *data and *len the partial bytes (consumed). If the separator is
+ * not within the limit: WEFT_ELIMIT, and the data stays in the buffer (*len tells how much is
+ * buffered). */
+WEFT_EXTERN int weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen,
+                                      const char **data, size_t *len);
+/* readline(): readuntil("\n"), except that at end of stream the partial line is returned with 0
+ * (and *len == 0 at the end), and over the limit the line is discarded (WEFT_ELIMIT). */
+WEFT_EXTERN int weft_stream_readline(weft_stream_t *s, const char **data, size_t *len);
+WEFT_EXTERN int weft_stream_at_eof(const weft_stream_t *s);
+/* Bytes received and not yet read. */
+WEFT_EXTERN size_t weft_stream_buffered(const weft_stream_t *s);
+
+/* Writer. write / writelines never suspend: what the socket does not take at once is buffered
+ * and sent in the background. They return the connection's error if it has one, -EPIPE after
+ * close or write_eof. */
+WEFT_EXTERN int weft_stream_write(weft_stream_t *s, const void *buf, size_t n);
+WEFT_EXTERN int weft_stream_writelines(weft_stream_t *s, const struct iovec *iov, int iovcnt);
+/* drain() [suspends]: while the write buffer is above the high-water mark, waits until it is at
+ * or below the low-water mark. Returns 0, or the connection's error (-EPIPE once closed). */
+WEFT_EXTERN int weft_stream_drain(weft_stream_t *s);
+/* transport.set_write_buffer_limits(high, low): high 0 = default; low > high is -EINVAL. */
+WEFT_EXTERN int weft_stream_set_write_buffer_limits(weft_stream_t *s, size_t high, size_t low);
+WEFT_EXTERN size_t weft_stream_write_buffer_size(const weft_stream_t *s);
+/* write_eof(): half-close once the buffer is sent; reading goes on. */
+WEFT_EXTERN int weft_stream_write_eof(weft_stream_t *s);
+WEFT_EXTERN int weft_stream_can_write_eof(const weft_stream_t *s);
+/* close(): stops reading, sends what is buffered, then closes the socket. wait_closed()
+ * [suspends] until the socket is closed. abort(): closes at once, dropping buffered data. */
+WEFT_EXTERN void weft_stream_close(weft_stream_t *s);
+WEFT_EXTERN void weft_stream_abort(weft_stream_t *s);
+WEFT_EXTERN int weft_stream_is_closing(const weft_stream_t *s);
+WEFT_EXTERN int weft_stream_wait_closed(weft_stream_t *s);
+/* get_extra_info('peername' / 'sockname' / 'socket'). */
+WEFT_EXTERN int weft_stream_peername(const weft_stream_t *s, struct sockaddr_storage *addr,
+                                     socklen_t *len);
+WEFT_EXTERN int weft_stream_sockname(const weft_stream_t *s, struct sockaddr_storage *addr,
+                                     socklen_t *len);
+WEFT_EXTERN int weft_stream_fd(const weft_stream_t *s);
+/* start_tls(): upgrades the open stream to TLS [suspends] (a client context, or a server one
+ * on the accepting side). Nothing may be buffered for writing. server_hostname may be NULL for a
+ * server. */
+WEFT_EXTERN int weft_stream_start_tls(weft_stream_t *s, weft_tls_t *tls, const char *server_hostname,
+                                      double handshake_timeout);
+/* The ALPN protocol agreed on, or NULL. */
+WEFT_EXTERN const char *weft_stream_alpn(const weft_stream_t *s);
+
+/* A connection handler runs in its own task for each accepted connection. The stream belongs to
+ * the server: it is closed (buffered data still sent) and freed when the handler returns. The
+ * handler's return value ends its task (an error is reported like any task's). */
+typedef int (*weft_stream_handler_fn)(weft_stream_t *s, void *arg);
+
+typedef struct weft_server_options {
+    int backlog;                 /* 0: 100, asyncio's default */
+    int reuse_address;           /* SO_REUSEADDR; asyncio's default on POSIX is on: -1 off */
+    int reuse_port;              /* SO_REUSEPORT */
+    int family;                  /* AF_UNSPEC (0): every address host resolves to */
+    size_t limit;                /* streams' limit; 0: WEFT_STREAM_LIMIT */
+    weft_tls_t *tls;             /* a server context: every connection does TLS */
+    double tls_handshake_timeout;/* seconds; 0: 60 */
+    size_t stack_size;           /* handlers' stack size; 0: the loop's default */
+} weft_server_options_t;
+
+/* asyncio.start_server(handler, host, port) [suspends: resolving host]: listens on every
+ * address host resolves to (host NULL: all interfaces, IPv4 and IPv6; port 0: a free port,
+ * see weft_server_address()) and starts serving. opts may be NULL. */
+WEFT_EXTERN int weft_start_server(weft_server_t **server, weft_stream_handler_fn handler,
+                                  void *arg, const char *host, int port,
+                                  const weft_server_options_t *opts);
+/* asyncio.start_unix_server(handler, path). An existing socket file at path is replaced. */
+WEFT_EXTERN int weft_start_unix_server(weft_server_t **server, weft_stream_handler_fn handler,
+                                       void *arg, const char *path,
+                                       const weft_server_options_t *opts);
+/* Server.close(): stops listening (connections already accepted go on). */
+WEFT_EXTERN void weft_server_close(weft_server_t *srv);
+/* Server.close_clients() (3.13): closes every accepted connection; abort_clients drops
+ * their buffered data. */
+WEFT_EXTERN void weft_server_close_clients(weft_server_t *srv);
+WEFT_EXTERN void weft_server_abort_clients(weft_server_t *srv);
+/* Server.wait_closed() [suspends]: once closed, until every connection's handler has ended. */
+WEFT_EXTERN int weft_server_wait_closed(weft_server_t *srv);
+/* Server.serve_forever() [suspends]: until the server is closed (0) or the task is cancelled
+ * (the server is then closed, as asyncio does, and -ECANCELED returned; the handlers still
+ * running go on: weft_server_wait_closed() waits for them). */
+WEFT_EXTERN int weft_server_serve_forever(weft_server_t *srv);
+WEFT_EXTERN int weft_server_is_serving(const weft_server_t *srv);
+/* Server.sockets: how many listening sockets, and the i-th one's address / descriptor. */
+WEFT_EXTERN size_t weft_server_nsockets(const weft_server_t *srv);
+WEFT_EXTERN int weft_server_address(const weft_server_t *srv, size_t i,
+                                    struct sockaddr_storage *addr, socklen_t *len);
+WEFT_EXTERN int weft_server_port(const weft_server_t *srv);   /* of the first socket */
+/* Closes if needed and frees; -EBUSY (nothing freed) while handlers still run. */
+WEFT_EXTERN int weft_server_free(weft_server_t *srv);
+
+/* ------------------------------------------------------------------------------------------
+ * Datagrams (loop.create_datagram_endpoint)
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct weft_udp weft_udp_t;
+
+typedef struct weft_udp_options {
+    const char *local_host;      /* bind here (NULL with local_port 0: an ephemeral port) */
+    int local_port;
+    const char *remote_host;     /* connect the socket: sendto may then pass addr NULL */
+    int remote_port;
+    int family;                  /* AF_UNSPEC, AF_INET, AF_INET6 */
+    int reuse_port;
+    int allow_broadcast;
+} weft_udp_options_t;
+
+/* [suspends: resolving] A UDP endpoint. */
+WEFT_EXTERN int weft_udp_open(weft_udp_t **udp, const weft_udp_options_t *opts);
+WEFT_EXTERN void weft_udp_close(weft_udp_t *udp);
+/* [suspends] One datagram: sendto never truncates (a datagram too large is -EMSGSIZE);
+ * recvfrom returns the datagram's length, -EMSGSIZE if it did not fit (its first n bytes are in
+ * buf). addr may be NULL on a connected endpoint. */
+WEFT_EXTERN ssize_t weft_udp_sendto(weft_udp_t *udp, const void *buf, size_t n,
+                                    const struct sockaddr *addr, socklen_t len);
+WEFT_EXTERN ssize_t weft_udp_recvfrom(weft_udp_t *udp, void *buf, size_t n,
+                                      struct sockaddr_storage *addr, socklen_t *len);
+WEFT_EXTERN int weft_udp_sockname(const weft_udp_t *udp, struct sockaddr_storage *addr,
+                                  socklen_t *len);
+WEFT_EXTERN int weft_udp_fd(const weft_udp_t *udp);
 
 #ifdef __cplusplus
 }

@@ -36,7 +36,22 @@
     XX(EALREADY, "already done")                                             \
     XX(EINPROGRESS, "operation in progress")                                 \
     XX(ECANCELED, "cancelled")                                               \
-    XX(ENOTRECOVERABLE, "state not recoverable")
+    XX(ENOTRECOVERABLE, "state not recoverable")                             \
+    XX(ENXIO, "no such device or address")                                   \
+    XX(ENAMETOOLONG, "name too long")                                        \
+    XX(ENODATA, "no data available")                                         \
+    XX(ENOTSOCK, "not a socket")                                             \
+    XX(EMSGSIZE, "message too long")                                         \
+    XX(EAFNOSUPPORT, "address family not supported")                         \
+    XX(EADDRINUSE, "address already in use")                                 \
+    XX(EADDRNOTAVAIL, "address not available")                               \
+    XX(ENETUNREACH, "network is unreachable")                                \
+    XX(ECONNABORTED, "connection aborted")                                   \
+    XX(ENOBUFS, "no buffer space available")                                 \
+    XX(EISCONN, "socket is already connected")                               \
+    XX(EHOSTUNREACH, "host is unreachable")                                  \
+    XX(ENFILE, "file table overflow")                                        \
+    XX(EKEYREJECTED, "certificate rejected")
 
 enum weft_errno {
 #define WEFT__ERR_ENUM(name, msg) WEFT_##name = -name,

@@ -191,6 +191,12 @@ struct weft_loop {
     int refs;                      /* 1 for the loop itself + 1 per live future/task/handle */
     bool running, stopping, closed, virtual_clock;
     void *data;
+    /* Networking (src/net): watched fds by number, objects to close with the loop, the
+     * resolver's state. */
+    struct weft__fd **fds;
+    int nfds;
+    struct weft__closer *closers;
+    void *dns;
 };
 
 /* ---- shared by the core files --------------------------------------------------------- */
@@ -204,6 +210,10 @@ static inline bool weft__timer_armed(const struct weft__timer *t) {
     return t->heap_index != WEFT__TIMER_IDLE;
 }
 void weft__loop_unref(weft_loop_t *loop);
+/* Closes the loop's sockets, servers and resolver (src/net). */
+void weft__net_loop_close(weft_loop_t *loop);
+/* Frees a queued work item of src/net without running it (loop close); false if not one. */
+bool weft__net_drop_work(weft__work_t *w);
 
 static inline void weft__schedule(weft_loop_t *loop, weft__work_t *w) {
     weft__queue_push(&loop->ready, w);

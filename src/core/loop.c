@@ -384,7 +384,7 @@ static void drop_ready(weft_loop_t *loop) {
             h->queued = 0;
             h->cancelled = 1;
             handle_unref(h);
-        } else if (w->run != weft__task_step) {
+        } else if (w->run != weft__task_step && !weft__net_drop_work(w)) {
             weft__drop_work(w);
         }
     }
@@ -411,6 +411,8 @@ int weft_loop_close(weft_loop_t *loop) {
         weft__heap_remove(&loop->timers, t);
         weft__schedule(loop, &weft__container_of(t, weft_handle_t, timer)->work);
     }
+    drop_ready(loop);
+    weft__net_loop_close(loop);
     drop_ready(loop);
     weft__queue_init(&loop->ready);
     weft__heap_free(&loop->timers);
