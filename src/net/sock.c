@@ -189,14 +189,12 @@ ssize_t weft_sock_sendfile(int sock, int file, off_t *offset, size_t count) {
     return done || rc == 0 ? (ssize_t)done : rc;
 }
 
-ssize_t weft_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len) {
-    weft__fd_t *e;
-    int rc = sock_entry(fd, &e, false);
-    if (rc < 0)
-        return rc;
+ssize_t weft__dgram_recv(weft__fd_t *e, void *buf, size_t n, struct sockaddr *addr,
+                        socklen_t *len) {
+    int rc;
     for (;;) {
         /* MSG_TRUNC: the datagram's real length, so a short buffer is an error, not a loss. */
-        ssize_t got = recvfrom(fd, buf, n, MSG_TRUNC | MSG_DONTWAIT, addr, len);
+        ssize_t got = recvfrom(e->io.fd, buf, n, MSG_TRUNC | MSG_DONTWAIT, addr, len);
         if (got >= 0)
             return (size_t)got > n ? WEFT_EMSGSIZE : got;
         if (errno == EINTR)
@@ -208,14 +206,11 @@ ssize_t weft_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, s
     }
 }
 
-ssize_t weft_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,
+ssize_t weft__dgram_send(weft__fd_t *e, const void *buf, size_t n, const struct sockaddr *addr,
                          socklen_t len) {
-    weft__fd_t *e;
-    int rc = sock_entry(fd, &e, false);
-    if (rc < 0)
-        return rc;
+    int rc;
     for (;;) {
-        ssize_t w = sendto(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, addr, addr ? len : 0);
+        ssize_t w = sendto(e->io.fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, addr, addr ? len : 0);
         if (w >= 0)
             return w;
         if (errno == EINTR)
@@ -225,4 +220,17 @@ ssize_t weft_sock_sendto(int fd, const void *buf, size_t n, const struct sockadd
         if ((rc = sock_wait(e, WEFT__WR)) < 0)
             return rc;
     }
+}
+
+ssize_t weft_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len) {
+    weft__fd_t *e;
+    int rc = sock_entry(fd, &e, false);
+    return rc < 0 ? rc : weft__dgram_recv(e, buf, n, addr, len);
+}
+
+ssize_t weft_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,
+                         socklen_t len) {
+    weft__fd_t *e;
+    int rc = sock_entry(fd, &e, false);
+    return rc < 0 ? rc : weft__dgram_send(e, buf, n, addr, len);
 }

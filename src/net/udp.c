@@ -117,44 +117,19 @@ static int udp_enter(weft_udp_t *u) {
 ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const struct sockaddr *addr,
                         socklen_t len) {
     int rc = udp_enter(u);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        ssize_t w = sendto(u->fd, buf, n, MSG_NOSIGNAL, addr, addr ? len : 0);
-        if (w >= 0)
-            return w;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        weft__fd_clear(u->e, WEFT__WR);
-        if ((rc = weft__fd_wait(u->e, WEFT__WR)) < 0)
-            return rc;
-    }
+    return rc < 0 ? rc : weft__dgram_send(u->e, buf, n, addr, len);
 }
 
 ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, struct sockaddr_storage *addr,
                           socklen_t *len) {
-    socklen_t dummy;
     int rc = udp_enter(u);
     if (rc < 0)
         return rc;
     if (!len)
-        len = &dummy;
-    for (;;) {
-        *len = addr ? sizeof *addr : 0;
-        /* MSG_TRUNC: the datagram's real length, so a short buffer is reported, not hidden. */
-        ssize_t got = recvfrom(u->fd, buf, n, MSG_TRUNC, (struct sockaddr *)addr, addr ? len : NULL);
-        if (got >= 0)
-            return (size_t)got > n ? WEFT_EMSGSIZE : got;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        weft__fd_clear(u->e, WEFT__RD);
-        if ((rc = weft__fd_wait(u->e, WEFT__RD)) < 0)
-            return rc;
-    }
+        addr = NULL; /* nowhere to say how long it is */
+    if (addr)
+        *len = sizeof *addr;
+    return weft__dgram_recv(u->e, buf, n, (struct sockaddr *)addr, addr ? len : NULL);
 }
 
 int weft_udp_sockname(const weft_udp_t *u, struct sockaddr_storage *addr, socklen_t *len) {
