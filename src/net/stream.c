@@ -64,6 +64,8 @@ const weft__transport_t weft__plain_transport = {plain_recv, plain_send, plain_s
 /* ---- life cycle --------------------------------------------------------------------------- */
 
 static void stream_free(weft_stream_t *s) {
+    if (s->hs_ssl)
+        weft__tls_drop_handshake(s);
     free(s->rbuf);
     free(s->wbuf);
     weft__loop_unref(s->loop);
@@ -451,7 +453,9 @@ static int read_until(weft_stream_t *s, const void *sep, size_t seplen, const ch
         return rc;
     for (;;) {
         if ((end = find_sep(s, sep, seplen, scanned))) {
-            if (end > s->limit) { /* asyncio: "Separator is found, but chunk is longer than limit" */
+            /* asyncio compares where the separator starts with the limit: "Separator is found,
+             * but chunk is longer than limit". */
+            if (end - seplen > s->limit) {
                 rc = WEFT_ELIMIT;
                 if (is_readline)
                     consume(s, end);
@@ -463,7 +467,9 @@ static int read_until(weft_stream_t *s, const void *sep, size_t seplen, const ch
             }
             break;
         }
-        if (s->rlen > s->limit) { /* "Separator is not found, and chunk exceed the limit" */
+        /* "Separator is not found, and chunk exceed the limit": no separator can start at or
+         * before the limit any more. */
+        if (s->rlen + 1 > s->limit + seplen) {
             rc = WEFT_ELIMIT;
             if (is_readline)
                 consume(s, s->rlen);

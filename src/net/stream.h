@@ -37,6 +37,10 @@ struct weft_stream {
     const weft__transport_t *tp;
     void *tls;                   /* the transport's state: an SSL * */
     char *alpn;                  /* agreed ALPN protocol, or NULL */
+    /* A handshake in progress (its SSL *, its context): freed with the stream if the task
+     * doing it is abandoned (its loop closed). */
+    void *hs_ssl;
+    weft_tls_t *hs_tls;
     int refs;                    /* the handle, the open socket, each task inside a call */
 
     /* Reading: buffered bytes are rbuf[rpos, rpos + rlen). */
@@ -80,5 +84,7 @@ void weft__stream_unref(weft_stream_t *s);
 int weft__tls_handshake(weft_stream_t *s, weft_tls_t *tls, const char *server_hostname,
                         double timeout);
 weft_tls_t *weft__tls_ref(weft_tls_t *tls);
+/* Frees s->hs_ssl and releases s->hs_tls. */
+void weft__tls_drop_handshake(weft_stream_t *s);
 
 #endif

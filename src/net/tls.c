@@ -538,6 +538,8 @@ int weft__tls_handshake(weft_stream_t *s, weft_tls_t *tls, const char *server_ho
     if ((rc = conn_new(s, tls, server_hostname, &ssl)) < 0)
         return rc;
     s->refs++; /* the stream outlives a free() made meanwhile */
+    s->hs_ssl = ssl;
+    s->hs_tls = tls;
     if ((rc = weft_timeout_begin(&to, timeout)) == 0) {
         rc = handshake_loop(s, ssl, server_hostname);
         rc = weft_timeout_end(&to, rc);
@@ -554,6 +556,8 @@ int weft__tls_handshake(weft_stream_t *s, weft_tls_t *tls, const char *server_ho
         if (len && !(s->alpn = strndup((const char *)p, len)))
             rc = WEFT_ENOMEM;
     }
+    s->hs_ssl = NULL;
+    s->hs_tls = NULL;
     if (rc == 0) {
         s->tls = ssl;
         s->tp = &tls_transport;
@@ -564,6 +568,13 @@ int weft__tls_handshake(weft_stream_t *s, weft_tls_t *tls, const char *server_ho
     }
     weft__stream_unref(s);
     return rc;
+}
+
+void weft__tls_drop_handshake(weft_stream_t *s) {
+    SSL_free(s->hs_ssl);
+    weft_tls_unref(s->hs_tls);
+    s->hs_ssl = NULL;
+    s->hs_tls = NULL;
 }
 
 /* ---- streams ---------------------------------------------------------------------------------- */

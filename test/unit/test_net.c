@@ -707,6 +707,14 @@ static int readuntil_limit_main(void *arg, void **res) {
     ASSERT_OK(weft_stream_readuntil(rs, "\n", 1, &d, &len));
     ASSERT_EQ_INT(len, 6);
     ASSERT(memcmp(d, "short\n", 6) == 0);
+    /* asyncio's boundary: a separator that starts exactly at the limit is accepted (16 bytes,
+     * then the separator), one byte later is over (below). */
+    peer_send(peer, "0123456789abcdef\r\n");
+    ASSERT_OK(weft_stream_readuntil(rs, "\r\n", 2, &d, &len));
+    ASSERT_EQ_INT(len, 18);
+    peer_send(peer, "0123456789abcdefg\n");
+    ASSERT_EQ_INT(weft_stream_readuntil(rs, "\n", 1, &d, &len), WEFT_ELIMIT);
+    ASSERT_EQ_INT(weft_stream_readexactly(rs, buf, 18, NULL), 0);
     /* No separator within the limit: WEFT_ELIMIT, and the bytes stay. */
     peer_send(peer, "0123456789abcdefghij");
     ASSERT_EQ_INT(weft_stream_readuntil(rs, "\n", 1, &d, &len), WEFT_ELIMIT);
