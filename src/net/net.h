@@ -72,10 +72,11 @@ static inline void weft__fd_fresh(weft_loop_t *loop, int fd) {
 /* Wakes the task waiting on `dir`, if any, as if the fd were ready (a closing stream). */
 void weft__fd_wake(weft__fd_t *e, int dir);
 
-/* [suspends] One datagram out / in on a watched socket (sock.c): the sock_* calls and UDP
- * endpoints share them. recv reports a datagram longer than n as -EMSGSIZE. */
-ssize_t weft__dgram_recv(weft__fd_t *e, void *buf, size_t n, struct sockaddr *addr,
-                         socklen_t *len);
+/* [suspends] One receive / one datagram sent on a watched socket (sock.c): the sock_* calls and
+ * UDP endpoints share them. With MSG_TRUNC in flags (datagrams), one longer than n is reported
+ * as -EMSGSIZE, never cut silently. */
+ssize_t weft__sock_recvfrom(weft__fd_t *e, void *buf, size_t n, int flags, struct sockaddr *addr,
+                            socklen_t *len);
 ssize_t weft__dgram_send(weft__fd_t *e, const void *buf, size_t n, const struct sockaddr *addr,
                          socklen_t len);
 

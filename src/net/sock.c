@@ -50,19 +50,7 @@ static int sock_wait(weft__fd_t *e, int dir) {
 ssize_t weft_sock_recv(int fd, void *buf, size_t n) {
     weft__fd_t *e;
     int rc = sock_entry(fd, &e, false);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        ssize_t got = recv(fd, buf, n, MSG_DONTWAIT);
-        if (got >= 0)
-            return got;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        if ((rc = sock_wait(e, WEFT__RD)) < 0)
-            return rc;
-    }
+    return rc < 0 ? rc : weft__sock_recvfrom(e, buf, n, 0, NULL, NULL);
 }
 
 int weft_sock_sendall(int fd, const void *buf, size_t n, size_t *sent) {
@@ -189,14 +177,13 @@ ssize_t weft_sock_sendfile(int sock, int file, off_t *offset, size_t count) {
     return done || rc == 0 ? (ssize_t)done : rc;
 }
 
-ssize_t weft__dgram_recv(weft__fd_t *e, void *buf, size_t n, struct sockaddr *addr,
-                        socklen_t *len) {
+ssize_t weft__sock_recvfrom(weft__fd_t *e, void *buf, size_t n, int flags, struct sockaddr *addr,
+                            socklen_t *len) {
     int rc;
     for (;;) {
-        /* MSG_TRUNC: the datagram's real length, so a short buffer is an error, not a loss. */
-        ssize_t got = recvfrom(e->io.fd, buf, n, MSG_TRUNC | MSG_DONTWAIT, addr, len);
+        ssize_t got = recvfrom(e->io.fd, buf, n, flags | MSG_DONTWAIT, addr, len);
         if (got >= 0)
-            return (size_t)got > n ? WEFT_EMSGSIZE : got;
+            return (flags & MSG_TRUNC) && (size_t)got > n ? WEFT_EMSGSIZE : got;
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN)
@@ -225,7 +212,7 @@ ssize_t weft__dgram_send(weft__fd_t *e, const void *buf, size_t n, const struct 
 ssize_t weft_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len) {
     weft__fd_t *e;
     int rc = sock_entry(fd, &e, false);
-    return rc < 0 ? rc : weft__dgram_recv(e, buf, n, addr, len);
+    return rc < 0 ? rc : weft__sock_recvfrom(e, buf, n, MSG_TRUNC, addr, len);
 }
 
 ssize_t weft_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,

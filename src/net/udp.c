@@ -129,7 +129,7 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, struct sockaddr_st
         addr = NULL; /* nowhere to say how long it is */
     if (addr)
         *len = sizeof *addr;
-    return weft__dgram_recv(u->e, buf, n, (struct sockaddr *)addr, addr ? len : NULL);
+    return weft__sock_recvfrom(u->e, buf, n, MSG_TRUNC, (struct sockaddr *)addr, addr ? len : NULL);
 }
 
 int weft_udp_sockname(const weft_udp_t *u, struct sockaddr_storage *addr, socklen_t *len) {

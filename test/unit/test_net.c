@@ -819,6 +819,21 @@ static int slow_handler(weft_stream_t *s, void *arg) {
 
 static int drain_task(void *arg, void **res) { return weft_stream_drain(arg); }
 
+/* The end of a backpressure test: the slow reader got all `total` bytes intact; the server
+ * and the events go. */
+static void bp_finish(weft_server_t *srv, size_t total) {
+    ASSERT_OK(weft_event_wait(bp.done));
+    ASSERT_EQ_INT(bp.read_rc, 0);
+    ASSERT_EQ_INT(bp.received, total);
+    ASSERT_EQ_INT(bp.mismatch, SIZE_MAX);
+    weft_server_close(srv);
+    ASSERT_OK(weft_server_wait_closed(srv));
+    ASSERT_OK(weft_server_free(srv));
+    ASSERT_OK(weft_event_free(bp.started));
+    ASSERT_OK(weft_event_free(bp.go));
+    ASSERT_OK(weft_event_free(bp.done));
+}
+
 static int backpressure_main(void *arg, void **res) {
     const int custom = arg != NULL;
     const size_t high = custom ? 256 * 1024 : WEFT_WRITE_HIGH_WATER;
@@ -897,16 +912,7 @@ static int backpressure_main(void *arg, void **res) {
     ASSERT_GT_INT(paused_drains, 2);
     ASSERT_GT_INT(maxw, high);
     weft_stream_free(c); /* the rest goes in the background, then the end of stream */
-    ASSERT_OK(weft_event_wait(bp.done));
-    ASSERT_EQ_INT(bp.read_rc, 0);
-    ASSERT_EQ_INT(bp.received, total);
-    ASSERT_EQ_INT(bp.mismatch, SIZE_MAX);
-    weft_server_close(srv);
-    ASSERT_OK(weft_server_wait_closed(srv));
-    ASSERT_OK(weft_server_free(srv));
-    ASSERT_OK(weft_event_free(bp.started));
-    ASSERT_OK(weft_event_free(bp.go));
-    ASSERT_OK(weft_event_free(bp.done));
+    bp_finish(srv, total);
     free(buf);
     return 0;
 }
@@ -1395,16 +1401,7 @@ static int cancel_drain_main(void *arg, void **res) {
     weft_event_set(bp.go);
     ASSERT_OK(weft_stream_drain(c));
     weft_stream_free(c);
-    ASSERT_OK(weft_event_wait(bp.done));
-    ASSERT_EQ_INT(bp.read_rc, 0);
-    ASSERT_EQ_INT(bp.received, off);
-    ASSERT_EQ_INT(bp.mismatch, SIZE_MAX);
-    weft_server_close(srv);
-    ASSERT_OK(weft_server_wait_closed(srv));
-    ASSERT_OK(weft_server_free(srv));
-    ASSERT_OK(weft_event_free(bp.started));
-    ASSERT_OK(weft_event_free(bp.go));
-    ASSERT_OK(weft_event_free(bp.done));
+    bp_finish(srv, off);
     free(buf);
     return 0;
 }
