@@ -12,7 +12,8 @@
 #include "stream.h"
 
 static int bind_local(int fd, const weft_connect_options_t *o, int family) {
-    struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
     struct addrinfo *res, *ai;
     char port[16];
     int rc;

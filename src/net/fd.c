@@ -247,8 +247,10 @@ int weft_wait_fd(int fd, unsigned events) {
     events &= WEFT_READABLE | WEFT_WRITABLE;
     if (!events)
         return WEFT_EINVAL;
-    bits = (events & WEFT_READABLE ? WEFT__POLL_IN : 0) | (events & WEFT_WRITABLE ? WEFT__POLL_OUT : 0);
-    dirs = (events & WEFT_READABLE ? 1u << WEFT__RD : 0) | (events & WEFT_WRITABLE ? 1u << WEFT__WR : 0);
+    bits = (events & WEFT_READABLE ? WEFT__POLL_IN : 0) |
+           (events & WEFT_WRITABLE ? WEFT__POLL_OUT : 0);
+    dirs = (events & WEFT_READABLE ? 1u << WEFT__RD : 0) |
+           (events & WEFT_WRITABLE ? 1u << WEFT__WR : 0);
     if ((rc = weft__fd_get(loop, fd, &e)) < 0)
         return rc;
     for (;;) {

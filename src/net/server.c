@@ -242,7 +242,8 @@ static int server_new(weft_server_t **out, weft_stream_handler_fn handler, void 
         return WEFT_EINVAL;
     if (!loop || !weft__current())
         return WEFT_EPERM;
-    if (!(srv = calloc(1, sizeof *srv)) || !(srv->ls = calloc(naddrs ? naddrs : 1, sizeof *srv->ls))) {
+    if (!(srv = calloc(1, sizeof *srv)) ||
+        !(srv->ls = calloc(naddrs ? naddrs : 1, sizeof *srv->ls))) {
         free(srv);
         return WEFT_ENOMEM;
     }
@@ -299,7 +300,8 @@ int weft_start_server(weft_server_t **server, weft_stream_handler_fn handler, vo
             set_port(ai->ai_addr, port_of(&srv->ls[0].addr));
         rc = listen_on(srv, ai->ai_addr, ai->ai_addrlen);
         /* A host without IPv6 support still serves IPv4. */
-        if (rc == WEFT_EAFNOSUPPORT || (rc == WEFT_EADDRNOTAVAIL && ai->ai_family == AF_INET6 && !host))
+        if (rc == WEFT_EAFNOSUPPORT ||
+            (rc == WEFT_EADDRNOTAVAIL && ai->ai_family == AF_INET6 && !host))
             rc = 0;
     }
     weft_freeaddrinfo(res);

@@ -59,7 +59,8 @@ static ssize_t plain_send(weft_stream_t *s, const void *buf, size_t n) {
 static void plain_shutdown(weft_stream_t *s) { shutdown(s->fd, SHUT_WR); }
 static void plain_free(weft_stream_t *s) {}
 
-const weft__transport_t weft__plain_transport = {plain_recv, plain_send, plain_shutdown, plain_free};
+const weft__transport_t weft__plain_transport = {plain_recv, plain_send, plain_shutdown,
+                                                  plain_free};
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 

@@ -43,7 +43,7 @@ struct weft_tls {
     bool own_store;            /* load_verify replaced the store */
 };
 
-/* ---- errors -------------------------------------------------------------------------------- */
+/* ---- errors --------------------------------------------------------------------------------- */
 
 /* Sets the task's message to "what: <OpenSSL's reason>" and empties the thread's OpenSSL error
  * queue, so the next call starts clean. */
@@ -75,7 +75,7 @@ static int errno_fail(int code, const char *what, const char *file) {
     return code;
 }
 
-/* ---- the write BIO --------------------------------------------------------------------------- */
+/* ---- the write BIO -------------------------------------------------------------------------- */
 
 static int bio_write(BIO *b, const char *buf, int n) {
     int fd = (int)(intptr_t)BIO_get_data(b);
@@ -93,7 +93,7 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
     return cmd == BIO_CTRL_FLUSH; /* nothing is buffered here */
 }
 
-/* ---- contexts ------------------------------------------------------------------------------ */
+/* ---- contexts ------------------------------------------------------------------------------- */
 
 /* Server side of ALPN: the server's most preferred protocol that the client offers; none in
  * common goes on without ALPN, as Python's ssl module does. */
@@ -302,7 +302,7 @@ static void load_trust(weft_tls_t *tls) {
     pthread_mutex_unlock(&tls->lock);
 }
 
-/* ---- the transport --------------------------------------------------------------------------- */
+/* ---- the transport -------------------------------------------------------------------------- */
 
 /* The outcome of an SSL_read / SSL_write that did not succeed. `sys` is errno right after it. */
 static ssize_t io_error(weft_stream_t *s, int ret, int sys, bool reading) {
@@ -412,7 +412,7 @@ static void tls_free(weft_stream_t *s) {
 
 static const weft__transport_t tls_transport = {tls_recv, tls_send, tls_shutdown, tls_free};
 
-/* ---- the handshake ----------------------------------------------------------------------------- */
+/* ---- the handshake -------------------------------------------------------------------------- */
 
 static bool is_ip_literal(const char *host) {
     unsigned char a[16];
@@ -577,7 +577,7 @@ void weft__tls_drop_handshake(weft_stream_t *s) {
     s->hs_tls = NULL;
 }
 
-/* ---- streams ---------------------------------------------------------------------------------- */
+/* ---- streams -------------------------------------------------------------------------------- */
 
 int weft_stream_start_tls(weft_stream_t *s, weft_tls_t *tls, const char *server_hostname,
                           double handshake_timeout) {

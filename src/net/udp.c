@@ -24,7 +24,9 @@ static void udp_shut(weft_udp_t *u) {
     u->e = NULL;
 }
 
-static void udp_loop_close(weft__closer_t *c) { udp_shut(weft__container_of(c, weft_udp_t, closer)); }
+static void udp_loop_close(weft__closer_t *c) {
+    udp_shut(weft__container_of(c, weft_udp_t, closer));
+}
 
 static int resolve(const char *host, int port, int family, int flags, struct addrinfo **res) {
     struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_DGRAM, .ai_flags = flags};
