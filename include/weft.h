@@ -574,7 +574,10 @@ enum weft_tls_role { WEFT_TLS_CLIENT = 0, WEFT_TLS_SERVER = 1 };
 WEFT_EXTERN int weft_tls_new(weft_tls_t **tls, int role);
 WEFT_EXTERN void weft_tls_unref(weft_tls_t *tls);
 /* PEM files. load_verify: trust these CAs instead of the system store (file or NULL, dir or
- * NULL). set_verify(0) turns verification off (ssl.CERT_NONE): for tests only. */
+ * NULL). set_verify(0) turns a client's verification off (ssl.CERT_NONE): for tests only; on a
+ * server, set_verify(1) requires client certificates (ssl.CERT_REQUIRED). Server contexts send
+ * no TLS 1.3 session tickets (weft's client does not resume sessions): weft_tls_native() can
+ * turn them on. */
 WEFT_EXTERN int weft_tls_use_certificate(weft_tls_t *tls, const char *cert_file,
                                          const char *key_file);
 WEFT_EXTERN int weft_tls_load_verify(weft_tls_t *tls, const char *ca_file, const char *ca_dir);
@@ -689,10 +692,12 @@ WEFT_EXTERN int weft_stream_sockname(const weft_stream_t *s, struct sockaddr_sto
                                      socklen_t *len);
 WEFT_EXTERN int weft_stream_fd(const weft_stream_t *s);
 /* start_tls(): upgrades the open stream to TLS [suspends] (a client context, or a server one
- * on the accepting side). Nothing may be buffered for writing. server_hostname may be NULL for a
- * server. */
-WEFT_EXTERN int weft_stream_start_tls(weft_stream_t *s, weft_tls_t *tls, const char *server_hostname,
-                                      double handshake_timeout);
+ * on the accepting side). -EBUSY while anything is buffered (either way) or a read is in
+ * progress; -EINVAL if it is TLS already. server_hostname may be NULL for a server. After a
+ * failed handshake the stream is unusable: close it. Over TLS, write_eof() sends close_notify,
+ * then the TCP half-close. */
+WEFT_EXTERN int weft_stream_start_tls(weft_stream_t *s, weft_tls_t *tls,
+                                      const char *server_hostname, double handshake_timeout);
 /* The ALPN protocol agreed on, or NULL. */
 WEFT_EXTERN const char *weft_stream_alpn(const weft_stream_t *s);
 
