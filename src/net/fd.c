@@ -96,13 +96,35 @@ static void fd_event(weft__io_t *io, unsigned events) {
         e->on_event(e, events);
 }
 
+static int set_nonblock(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+int weft__fd_recheck(weft__fd_t *e, bool rearm) {
+    int rc;
+    if (e->owner)
+        return 0;
+    if ((rc = set_nonblock(e->io.fd)) < 0)
+        return rc;
+    if (rearm && (e->io.events & WEFT__POLL_EDGE)) {
+        e->ready = WEFT__POLL_IN | WEFT__POLL_OUT; /* as a new entry starts */
+        return weft__poll_rearm(&e->loop->poll, &e->io);
+    }
+    return 0;
+}
+
 int weft__fd_get(weft_loop_t *loop, int fd, weft__fd_t **out) {
     return weft__fd_adopt(loop, fd, false, out);
 }
 
 int weft__fd_adopt(weft_loop_t *loop, int fd, bool nonblocking, weft__fd_t **out) {
     weft__fd_t *e;
-    int rc, flags;
+    int rc;
     if (fd < 0)
         return WEFT_EBADF;
     if (fd < loop->nfds && (e = loop->fds[fd])) {
@@ -111,12 +133,8 @@ int weft__fd_adopt(weft_loop_t *loop, int fd, bool nonblocking, weft__fd_t **out
     }
     if (loop->closed)
         return WEFT_ESHUTDOWN;
-    if (!nonblocking) {
-        if ((flags = fcntl(fd, F_GETFL)) < 0)
-            return -errno;
-        if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-            return -errno;
-    }
+    if (!nonblocking && (rc = set_nonblock(fd)) < 0)
+        return rc;
     if (fd >= loop->nfds) {
         int n = loop->nfds ? loop->nfds : 64;
         while (n <= fd)

@@ -59,6 +59,11 @@ static inline void weft__fd_clear(weft__fd_t *e, int dir) {
 static inline bool weft__fd_ready(const weft__fd_t *e, int dir) {
     return e->ready & (dir == WEFT__RD ? WEFT__POLL_IN : WEFT__POLL_OUT);
 }
+/* An entry the loop already had, nobody owns, for a descriptor handed in again: it may belong
+ * to a file closed behind the loop's back whose number came back for a new, blocking socket.
+ * Makes the fd non-blocking again and, with `rearm`, registers it anew from "ready" (the
+ * kernel dropped the old registration). Does nothing for an owned entry. */
+int weft__fd_recheck(weft__fd_t *e, bool rearm);
 /* Drops fd's entry: waiters return -EBADF, callbacks are removed, the kernel forgets it. */
 void weft__fd_forget(weft_loop_t *loop, int fd);
 /* fd was just created (socket, accept4): an entry the loop still has under that number is

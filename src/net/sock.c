@@ -1,7 +1,6 @@
 /* loop.sock_*: socket operations that suspend only the calling task. Each tries the system
  * call first and waits for readiness only when it reports EAGAIN. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,19 +20,14 @@ static int sock_entry(int fd, weft__fd_t **e, bool check_nonblock) {
     weft_loop_t *loop;
     weft_task_t *t;
     bool known;
-    int rc = weft__net_task(&loop, &t), flags;
+    int rc = weft__net_task(&loop, &t);
     if (rc < 0)
         return rc;
     known = fd >= 0 && fd < loop->nfds && loop->fds[fd];
     if ((rc = weft__fd_get(loop, fd, e)) < 0)
         return rc;
-    if (check_nonblock && known && !(*e)->owner) {
-        if ((flags = fcntl(fd, F_GETFL)) < 0)
-            return -errno;
-        if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-            return -errno;
-    }
-    return 0;
+    /* sock_wait re-arms before it waits: the flag is all these calls need checked. */
+    return check_nonblock && known ? weft__fd_recheck(*e, false) : 0;
 }
 
 /* After EAGAIN. A descriptor no weft object owns is re-armed first: if the caller closed it

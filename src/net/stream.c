@@ -5,7 +5,6 @@
  * takes it and buffers the rest; the poller sends the buffer in the background as the socket
  * drains (no task involved), and wakes drain() at the low-water mark. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -155,32 +154,16 @@ bool weft__stream_drop_work(weft__work_t *w) { return false; }
 int weft__stream_new(weft_loop_t *loop, int fd, bool nonblocking, size_t limit,
                      weft_stream_t **out) {
     weft_stream_t *s = calloc(1, sizeof *s);
-    /* A caller's descriptor (not one weft just made: `nonblocking`, where a stale entry was
-     * dropped at creation, see weft__fd_fresh) may come with an entry nobody owns, left by a
-     * descriptor closed behind the loop's back under the same number: the kernel dropped that
-     * registration and the new socket may be blocking. Make sure of both (as sock_* calls do),
-     * and start from "ready" as a new entry does. */
+    /* A caller's descriptor (not one weft just made, `nonblocking`: a stale entry was dropped
+     * at creation, see weft__fd_fresh) may come with a stale entry: see weft__fd_recheck. */
     bool known = !nonblocking && fd >= 0 && fd < loop->nfds && loop->fds[fd];
-    int rc, flags;
+    int rc;
     if (!s)
         return WEFT_ENOMEM;
-    if ((rc = weft__fd_adopt(loop, fd, nonblocking, &s->fde)) < 0) {
+    if ((rc = weft__fd_adopt(loop, fd, nonblocking, &s->fde)) < 0 ||
+        (known && (rc = weft__fd_recheck(s->fde, true)) < 0)) {
         free(s);
         return rc;
-    }
-    if (known && !s->fde->owner) {
-        if ((flags = fcntl(fd, F_GETFL)) < 0 ||
-            (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
-            rc = -errno;
-            free(s);
-            return rc;
-        }
-        s->fde->ready = WEFT__POLL_IN | WEFT__POLL_OUT;
-        if ((s->fde->io.events & WEFT__POLL_EDGE) &&
-            (rc = weft__poll_rearm(&loop->poll, &s->fde->io)) < 0) {
-            free(s);
-            return rc;
-        }
     }
     s->fde->owner = s;
     s->fde->on_event = stream_event;
