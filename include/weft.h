@@ -97,6 +97,9 @@ typedef struct weft_loop_options {
      * nothing is ready and no I/O arrived, jumps straight to the next timer. Timeouts and
      * schedules run instantly and deterministically. For tests. */
     int virtual_clock;
+    /* Workers of the loop's default executor (weft_run_in_executor() with NULL, weft_to_thread(),
+     * the file calls); 0: min(32, CPUs + 4), as Python's default. */
+    unsigned executor_workers;
 } weft_loop_options_t;
 
 #define WEFT_STACK_DEFAULT ((size_t)64 * 1024)
@@ -777,6 +780,247 @@ WEFT_EXTERN ssize_t weft_udp_recvfrom(weft_udp_t *udp, void *buf, size_t n,
 WEFT_EXTERN int weft_udp_sockname(const weft_udp_t *udp, struct sockaddr_storage *addr,
                                   socklen_t *len);
 WEFT_EXTERN int weft_udp_fd(const weft_udp_t *udp);
+
+/* ------------------------------------------------------------------------------------------
+ * Threads (loop.call_soon_threadsafe, asyncio.run_coroutine_threadsafe)
+ *
+ * A loop runs on one thread at a time and its tasks never migrate; several loops may run in
+ * several threads at once, one per thread. Other threads reach a loop only through the calls
+ * marked [any thread] below. Calls marked [loop thread] elsewhere in this header must be made on
+ * the thread running the loop (or, while it is not running, by its owner): builds with thread
+ * checks (WEFT_THREAD_CHECKS: debug and sanitizer builds) abort with a message naming the call
+ * when one is made from another thread while the loop runs.
+ * ---------------------------------------------------------------------------------------- */
+
+/* loop.call_soon_threadsafe(cb, arg) [any thread; not from a signal handler]:
+ * schedules cb(arg) on the loop's thread and wakes the loop (an eventfd write, at most one per
+ * batch of calls). Calls made by one thread run in the order they were made. -ESHUTDOWN once the
+ * loop is closed; -ENOMEM. The loop object must still exist: close it only once other threads
+ * are done with it. */
+WEFT_EXTERN int weft_call_soon_threadsafe(weft_loop_t *loop, weft_callback_fn cb, void *arg);
+/* loop.call_soon_threadsafe(loop.stop) [any thread]. */
+WEFT_EXTERN int weft_loop_stop_threadsafe(weft_loop_t *loop);
+
+/* [any thread] A hold tells the loop that another thread may still call into it (say, to
+ * complete a future with call_soon_threadsafe), so run_until_complete waits instead of
+ * reporting -EDEADLK when nothing else can happen. Executor jobs and thread-safe calls in
+ * flight hold the loop by themselves; run_forever never reports -EDEADLK (it waits for
+ * weft_loop_stop_threadsafe()). Every hold is released once. */
+WEFT_EXTERN void weft_loop_hold(weft_loop_t *loop);
+WEFT_EXTERN void weft_loop_release(weft_loop_t *loop);
+
+/* concurrent.futures.Future: the outcome of work on a loop, for a thread outside it. Reference
+ * counted (atomically): whoever gets one releases it with weft_cfuture_unref(). */
+typedef struct weft_cfuture weft_cfuture_t;
+
+/* asyncio.run_coroutine_threadsafe(fn(arg), loop) [any thread but the loop's]: creates the task
+ * fn(arg) on `loop` (a running loop, or one that will run) and returns a concurrent future for
+ * its outcome. opts may be NULL. */
+WEFT_EXTERN int weft_run_coroutine_threadsafe(weft_loop_t *loop, weft_task_fn fn, void *arg,
+                                              const weft_task_options_t *opts,
+                                              weft_cfuture_t **cf);
+/* Future.result(timeout) [blocks the calling thread]: waits up to `timeout` seconds (WEFT_NEVER:
+ * no limit) and returns 0 and *value, the task's error, -ECANCELED, or -ETIMEDOUT if it is not
+ * done in time (the task goes on: cancel it with weft_cfuture_cancel()). Calling it on the
+ * loop's own thread would deadlock: -EDEADLK. value may be NULL. */
+WEFT_EXTERN int weft_cfuture_result(weft_cfuture_t *cf, double timeout, void **value);
+/* The error's message once done with an error (valid while cf is), else NULL. */
+WEFT_EXTERN const char *weft_cfuture_error_message(const weft_cfuture_t *cf);
+/* Future.cancel() [any thread]: asks the task to cancel (it ends when its clean-up is done).
+ * Returns 1 if requested, 0 if already done. */
+WEFT_EXTERN int weft_cfuture_cancel(weft_cfuture_t *cf);
+WEFT_EXTERN int weft_cfuture_done(const weft_cfuture_t *cf);
+WEFT_EXTERN int weft_cfuture_cancelled(const weft_cfuture_t *cf);
+/* asyncio.wrap_future(cf) awaited [suspends]: a task of any loop waits for cf without blocking
+ * its thread. Cancelling the caller does not cancel cf's work. */
+WEFT_EXTERN int weft_cfuture_await(weft_cfuture_t *cf, void **value);
+WEFT_EXTERN void weft_cfuture_unref(weft_cfuture_t *cf);
+
+/* A thread-safe queue (queue.Queue and asyncio.Queue in one) for handing items between loops
+ * and threads. Items are `void *` the queue never dereferences. maxsize 0: unbounded. From a
+ * task, put and get [suspend] (other tasks on the loop go on); from a plain thread, the
+ * _blocking calls block the thread up to `timeout` seconds (WEFT_NEVER: no limit; -ETIMEDOUT).
+ * Do not call the _blocking ones on a loop's thread: they would block the loop. Waiters of
+ * either kind are served first come, first served. A cancelled get never loses an item and a
+ * cancelled put never inserts one, as with weft_queue_t. */
+typedef struct weft_tsqueue weft_tsqueue_t;
+WEFT_EXTERN int weft_tsqueue_new(weft_tsqueue_t **q, size_t maxsize);
+/* -EBUSY (nothing freed) while anyone waits on it. Items still queued are dropped. */
+WEFT_EXTERN int weft_tsqueue_free(weft_tsqueue_t *q);
+WEFT_EXTERN int weft_tsqueue_put(weft_tsqueue_t *q, void *item);
+WEFT_EXTERN int weft_tsqueue_get(weft_tsqueue_t *q, void **item);
+WEFT_EXTERN int weft_tsqueue_put_blocking(weft_tsqueue_t *q, void *item, double timeout);
+WEFT_EXTERN int weft_tsqueue_get_blocking(weft_tsqueue_t *q, void **item, double timeout);
+/* [any thread] never wait: WEFT_EQUEUEFULL / WEFT_EQUEUEEMPTY. */
+WEFT_EXTERN int weft_tsqueue_put_nowait(weft_tsqueue_t *q, void *item);
+WEFT_EXTERN int weft_tsqueue_get_nowait(weft_tsqueue_t *q, void **item);
+WEFT_EXTERN size_t weft_tsqueue_qsize(weft_tsqueue_t *q);
+/* Queue.shutdown(): puts fail with -ESHUTDOWN from now on (waiting putters too); getters drain
+ * what is queued, then get -ESHUTDOWN. */
+WEFT_EXTERN void weft_tsqueue_shutdown(weft_tsqueue_t *q);
+
+/* ------------------------------------------------------------------------------------------
+ * Executors (loop.run_in_executor, asyncio.to_thread, concurrent.futures.ThreadPoolExecutor)
+ *
+ * A job is a plain function run on a worker thread: it must not call weft functions other than
+ * those marked [any thread]. It returns 0 with its value in *result, or a negative code (its
+ * message set with weft_fail(), which works on any thread).
+ *
+ * Cancellation: a job that has not started yet is removed from the executor's queue and never
+ * runs. A job that has started cannot be stopped: it runs to its end and its result is dropped
+ * (the future is already cancelled). weft_to_thread() differs: a cancelled caller still waits
+ * for a started job to end (then returns -ECANCELED), so the job may use memory on the caller's
+ * stack.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef int (*weft_job_fn)(void *arg, void **result);
+typedef struct weft_executor weft_executor_t;
+
+/* ThreadPoolExecutor(max_workers) [any thread]: workers are started as jobs arrive, up to
+ * max_workers (0: min(32, CPUs + 4), as Python's default) and stay for reuse. Any loop may
+ * submit to it. */
+WEFT_EXTERN int weft_executor_new(weft_executor_t **ex, unsigned max_workers);
+/* Executor.shutdown(wait, cancel_futures) [any thread]: new jobs are refused (-ESHUTDOWN);
+ * cancel_futures: jobs not started yet are cancelled; wait: returns once every started job has
+ * ended and the workers have exited (blocks the calling thread). */
+WEFT_EXTERN void weft_executor_shutdown(weft_executor_t *ex, int wait, int cancel_futures);
+/* shutdown(wait=1) if not done yet, then frees. */
+WEFT_EXTERN void weft_executor_free(weft_executor_t *ex);
+
+/* loop.run_in_executor(executor, fn, arg) [loop thread]: `ex` NULL is the loop's default
+ * executor (created on first use with weft_loop_options_t.executor_workers workers, shut down
+ * when the loop closes). *future gets the job's outcome; cancelling it cancels the job as
+ * described above. The loop keeps arg untouched: it must live until the job has ended. */
+WEFT_EXTERN int weft_run_in_executor(weft_executor_t *ex, weft_job_fn fn, void *arg,
+                                     weft_future_t **future);
+WEFT_EXTERN int weft_loop_run_in_executor(weft_loop_t *loop, weft_executor_t *ex, weft_job_fn fn,
+                                          void *arg, weft_future_t **future);
+/* asyncio.to_thread(fn, arg) [suspends]: runs fn(arg) on the default executor and returns its
+ * outcome. */
+WEFT_EXTERN int weft_to_thread(weft_job_fn fn, void *arg, void **result);
+/* loop.set_default_executor(ex) [loop thread]: ex is borrowed (not freed by the loop). -EBUSY
+ * if the loop's own default executor has been started already. */
+WEFT_EXTERN int weft_loop_set_default_executor(weft_loop_t *loop, weft_executor_t *ex);
+/* loop.shutdown_default_executor() [suspends]: waits (without blocking the loop) until the
+ * default executor's jobs have ended and its workers exited. */
+WEFT_EXTERN int weft_shutdown_default_executor(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Files (aiofiles-style): blocking file calls run on the default executor [suspend]. They return
+ * what the system call returns (a descriptor, a byte count, 0) or its -errno. A cancelled call
+ * waits for the system call to end, then undoes what it can (an open is closed) and returns
+ * -ECANCELED.
+ * ---------------------------------------------------------------------------------------- */
+
+struct stat;
+/* open(2): the descriptor is close-on-exec; it is a plain blocking descriptor for the calls
+ * below (not one for weft_wait_fd()). */
+WEFT_EXTERN int weft_file_open(const char *path, int flags, int mode);
+WEFT_EXTERN int weft_file_close(int fd);
+/* read / write at `offset`, or at the file position if offset is -1. write writes all n bytes
+ * (returns n) unless an error stops it. */
+WEFT_EXTERN ssize_t weft_file_read(int fd, void *buf, size_t n, off_t offset);
+WEFT_EXTERN ssize_t weft_file_write(int fd, const void *buf, size_t n, off_t offset);
+WEFT_EXTERN int weft_file_fsync(int fd);
+WEFT_EXTERN int weft_file_stat(const char *path, struct stat *st);
+WEFT_EXTERN int weft_file_fstat(int fd, struct stat *st);
+/* The whole file in a malloc'd buffer (NUL-terminated; *len excludes the NUL). */
+WEFT_EXTERN int weft_file_read_all(const char *path, char **data, size_t *len);
+/* Creates or truncates path (mode 0666 & ~umask) and writes n bytes. */
+WEFT_EXTERN int weft_file_write_all(const char *path, const void *data, size_t n);
+
+/* getaddrinfo(3) itself, on the default executor [suspends]: every name service of
+ * nsswitch.conf (mDNS, LDAP, systemd-resolved, ...), where weft_getaddrinfo() asks only
+ * /etc/hosts and DNS. Same arguments, errors and result (freed with weft_freeaddrinfo()).
+ * weft_getaddrinfo() falls back to it by itself when a name is not found and nsswitch.conf
+ * lists other services for hosts. */
+WEFT_EXTERN int weft_getaddrinfo_system(const char *host, const char *port,
+                                        const struct addrinfo *hints, struct addrinfo **res);
+
+/* ------------------------------------------------------------------------------------------
+ * Subprocesses (asyncio.create_subprocess_exec / create_subprocess_shell, asyncio.subprocess)
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct weft_process weft_process_t;
+
+/* What each of the child's stdin / stdout / stderr is connected to. */
+enum weft_stdio {
+    WEFT_STDIO_INHERIT = 0,  /* the parent's own (asyncio's None) */
+    WEFT_STDIO_PIPE = 1,     /* a pipe to the parent, as a weft stream */
+    WEFT_STDIO_DEVNULL = 2,  /* /dev/null */
+    WEFT_STDIO_STDOUT = 3,   /* stderr only: into the same place as stdout */
+};
+
+typedef struct weft_process_options {
+    int stdin_mode, stdout_mode, stderr_mode;  /* enum weft_stdio */
+    const char *cwd;         /* NULL: the parent's */
+    char *const *env;        /* "NAME=value" array ending in NULL; NULL: the parent's */
+    size_t limit;            /* the stdout / stderr streams' limit; 0: WEFT_STREAM_LIMIT */
+    int start_new_session;   /* setsid() in the child */
+} weft_process_options_t;
+
+/* asyncio.create_subprocess_exec(file, *argv) [loop thread]: starts `file` (searched in PATH if
+ * it has no slash) with argv (argv[0] included, NULL-terminated). A program that cannot be
+ * started gives its -errno (-ENOENT, -EACCES, ...) and no process. The child starts with
+ * default signal dispositions and an empty signal mask, and inherits no descriptor but 0-2.
+ * opts may be NULL (all three inherited). */
+WEFT_EXTERN int weft_create_subprocess_exec(weft_process_t **p, const char *file,
+                                            char *const argv[],
+                                            const weft_process_options_t *opts);
+/* asyncio.create_subprocess_shell(cmd): /bin/sh -c cmd. */
+WEFT_EXTERN int weft_create_subprocess_shell(weft_process_t **p, const char *cmd,
+                                             const weft_process_options_t *opts);
+/* Process.stdin / stdout / stderr: the streams of the PIPE ones, else NULL. They belong to
+ * the process (freed with it); closing one (weft_stream_close()) is allowed. */
+WEFT_EXTERN weft_stream_t *weft_process_stdin(weft_process_t *p);
+WEFT_EXTERN weft_stream_t *weft_process_stdout(weft_process_t *p);
+WEFT_EXTERN weft_stream_t *weft_process_stderr(weft_process_t *p);
+WEFT_EXTERN int weft_process_pid(const weft_process_t *p);
+/* Process.wait() [suspends]: 0 once the child has exited, its status in *returncode (the exit
+ * code, or -N if signal N killed it, as asyncio's returncode). A cancelled wait returns
+ * -ECANCELED and leaves the child running (kill it yourself if you want it gone). */
+WEFT_EXTERN int weft_process_wait(weft_process_t *p, int *returncode);
+/* Process.returncode: 1 and *returncode once the child's exit has been seen, else 0. */
+WEFT_EXTERN int weft_process_returncode(const weft_process_t *p, int *returncode);
+/* Process.communicate(input) [suspends]: writes input (n bytes; NULL/0: none) to stdin and
+ * closes it, reads stdout and stderr to their ends at the same time (so a child filling both
+ * pipes never deadlocks), then waits for the exit. *out / *err get malloc'd NUL-terminated
+ * buffers the caller frees (NULL when that stream is not a PIPE); out, err and their lengths may
+ * be NULL to discard. A child that stops reading stdin early is not an error (EPIPE is ignored,
+ * as asyncio does). Cancelled: -ECANCELED, the child is left running. */
+WEFT_EXTERN int weft_process_communicate(weft_process_t *p, const void *input, size_t n,
+                                         char **out, size_t *outlen, char **err, size_t *errlen,
+                                         int *returncode);
+/* send_signal / terminate (SIGTERM) / kill (SIGKILL): -ESRCH once the child has been reaped. */
+WEFT_EXTERN int weft_process_send_signal(weft_process_t *p, int signo);
+WEFT_EXTERN int weft_process_terminate(weft_process_t *p);
+WEFT_EXTERN int weft_process_kill(weft_process_t *p);
+/* Releases the process and its streams. A child still running is not killed: it is reaped in
+ * the background when it exits (no zombie), as it is if the loop closes first. */
+WEFT_EXTERN void weft_process_free(weft_process_t *p);
+
+/* ------------------------------------------------------------------------------------------
+ * Signals (loop.add_signal_handler / remove_signal_handler)
+ * ---------------------------------------------------------------------------------------- */
+
+/* [loop thread] cb(arg) runs on the loop, as a callback (not in a signal handler), once per
+ * arrival or batch of arrivals of `signo`. Adding replaces the loop's previous handler for
+ * signo. -EINVAL for an invalid signal or SIGKILL / SIGSTOP; -EBUSY if another running loop
+ * handles signo. A registered handler keeps run_until_complete waiting (no -EDEADLK). */
+WEFT_EXTERN int weft_add_signal_handler(weft_loop_t *loop, int signo, weft_callback_fn cb,
+                                        void *arg);
+/* Returns 1 if a handler was removed (the signal's previous disposition is restored), 0 if
+ * there was none. */
+WEFT_EXTERN int weft_remove_signal_handler(weft_loop_t *loop, int signo);
+
+/* weft_run() and SIGINT / SIGTERM: while weft_run() runs, a SIGINT or SIGTERM for which the
+ * loop has no handler of its own cancels the main task (asyncio.run's KeyboardInterrupt
+ * handling), so its clean-up runs; a second one while it cleans up is not caught again (the
+ * default action ends the process). If main then ends cancelled, weft_run() returns -EINTR and
+ * weft_run_signal() tells which signal it was; weft_exit_status() turns weft_run()'s result
+ * into the process's conventional exit status (0, 1, or 128 + signal). */
+WEFT_EXTERN int weft_run_signal(void);
+WEFT_EXTERN int weft_exit_status(int rc);
 
 #ifdef __cplusplus
 }

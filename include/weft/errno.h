@@ -51,7 +51,20 @@
     XX(EISCONN, "socket is already connected")                               \
     XX(EHOSTUNREACH, "host is unreachable")                                  \
     XX(ENFILE, "file table overflow")                                        \
-    XX(EKEYREJECTED, "certificate rejected")
+    XX(EKEYREJECTED, "certificate rejected")                                 \
+    XX(ESRCH, "no such process")                                             \
+    XX(ECHILD, "no child processes")                                         \
+    XX(E2BIG, "argument list too long")                                      \
+    XX(ENOEXEC, "exec format error")                                         \
+    XX(ENOTDIR, "not a directory")                                           \
+    XX(EISDIR, "is a directory")                                             \
+    XX(ETXTBSY, "text file is busy")                                         \
+    XX(EFBIG, "file too large")                                              \
+    XX(ESPIPE, "invalid seek")                                               \
+    XX(EROFS, "read-only file system")                                       \
+    XX(EXDEV, "cross-device link")                                           \
+    XX(ELOOP, "too many symbolic links encountered")                         \
+    XX(ENOTEMPTY, "directory not empty")
 
 enum weft_errno {
 #define WEFT__ERR_ENUM(name, msg) WEFT_##name = -name,

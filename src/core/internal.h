@@ -3,7 +3,9 @@
 #ifndef WEFT_INTERNAL_H
 #define WEFT_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -197,6 +199,24 @@ struct weft_loop {
     int nfds;
     struct weft__closer *closers;
     void *dns;
+    /* Other threads and signal handlers (src/thread, src/process). They post work to the
+     * inbox and set `pending`; the loop looks at `pending` once per iteration (one load), so
+     * busy loops see posts without a system call, and a sleeping one is woken by the eventfd,
+     * written only when `pending` goes from 0 to set. */
+    _Atomic unsigned pending;      /* WEFT__PENDING_* */
+    _Atomic int holds;             /* weft_loop_hold() */
+    int wake_fd;                   /* eventfd, in the poller without counting as watched */
+    weft__io_t wake_io;
+    pthread_mutex_t inbox_lock;
+    weft__queue_t inbox;           /* posted work, under inbox_lock */
+    bool inbox_closed;
+    bool forever;                  /* in run_forever: never -EDEADLK */
+    unsigned nexternal;            /* executor jobs in flight for this loop (loop thread) */
+    struct weft__executor *executor;       /* the default executor, once started */
+    struct weft__executor *user_executor;  /* set_default_executor's, borrowed */
+    unsigned executor_workers;
+    struct weft__signals *signals;         /* handlers of this loop (src/process/signal.c) */
+    struct weft__procs *procs;             /* child processes (src/process/process.c) */
 };
 
 /* ---- shared by the core files --------------------------------------------------------- */
@@ -296,6 +316,61 @@ void weft__recompute_cancel_level(weft_task_t *t);
 /* Messages: heap-allocated printf. Never NULL on success; NULL only when out of memory. */
 char *weft__vasprintf(const char *fmt, va_list ap);
 char *weft__strdup(const char *s);
+
+/* ---- threads (src/thread/wake.c) ------------------------------------------------------ */
+
+enum { WEFT__PENDING_INBOX = 1, WEFT__PENDING_SIGNAL = 2 };
+
+int weft__wake_init(weft_loop_t *loop);
+/* Sets `what` in loop->pending and wakes the loop if it was clear. Async-signal-safe. */
+void weft__loop_wake(weft_loop_t *loop, unsigned what);
+/* Posts `w` to the loop from any thread: w->run(w) is called on the loop's thread. After the
+ * loop closed, -ESHUTDOWN and nothing is posted. Never allocates. */
+int weft__loop_post(weft_loop_t *loop, weft__work_t *w);
+/* Removes a posted item not yet taken by the loop; false if the loop has it already. */
+bool weft__loop_unpost(weft_loop_t *loop, weft__work_t *w);
+/* Moves what was posted into the ready queue and handles pending signals. */
+void weft__wake_dispatch(weft_loop_t *loop);
+/* Loop close: ends executor jobs, children, signal handlers, then runs what is left in the
+ * inbox with loop->closed set (each item then releases itself without doing its work). */
+void weft__thread_loop_close(weft_loop_t *loop);
+void weft__wake_free(weft_loop_t *loop);
+/* Something outside the loop may still complete work on it (executor jobs, holds, signal
+ * handlers): waiting is not a deadlock. */
+bool weft__loop_expects_outside(weft_loop_t *loop);
+
+/* Hooks of the other thread-related modules, called by wake.c. */
+void weft__executor_loop_close(weft_loop_t *loop);   /* src/thread/executor.c */
+void weft__signal_dispatch(weft_loop_t *loop);       /* src/process/signal.c */
+void weft__signal_loop_close(weft_loop_t *loop);
+bool weft__signal_expected(weft_loop_t *loop);       /* handlers registered by the user */
+void weft__process_loop_close(weft_loop_t *loop);    /* src/process/process.c */
+
+/* Internal signal watchers (src/process/signal.c): any number per signal and loop, beside the
+ * user's handler; cb runs on the loop's thread after the signal arrived (once for a burst).
+ * Used for SIGCHLD where the kernel has no pidfd. A watcher counts as "expected from outside"
+ * (no -EDEADLK while one is registered). */
+typedef struct weft__sigwatch weft__sigwatch_t;
+struct weft__sigwatch {
+    weft__sigwatch_t *next;
+    int signo;
+    void (*cb)(weft__sigwatch_t *w);
+};
+int weft__signal_watch(weft_loop_t *loop, weft__sigwatch_t *w);
+void weft__signal_unwatch(weft_loop_t *loop, weft__sigwatch_t *w);
+
+/* [loop thread] checks (WEFT_THREAD_CHECKS builds): a call made on another thread while the
+ * loop runs aborts with the call's name. */
+#ifdef WEFT_THREAD_CHECKS
+void weft__wrong_thread(const weft_loop_t *loop, const char *fn);
+#define WEFT__LOOP_THREAD(loop)                                                     \
+    do {                                                                            \
+        if ((loop)->running && weft__tls_loop != (loop))                            \
+            weft__wrong_thread((loop), __func__);                                   \
+    } while (0)
+#else
+#define WEFT__LOOP_THREAD(loop) ((void)0)
+#endif
 
 /* Logging (stderr for now). */
 void weft__log(const char *fmt, ...) WEFT_PRINTF(1, 2);

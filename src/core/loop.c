@@ -66,7 +66,10 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_options_t *opts) {
         free(loop);
         return WEFT_ENOMEM;
     }
+    loop->executor_workers = opts ? opts->executor_workers : 0;
     rc = weft__poll_init(&loop->poll);
+    if (rc == 0 && (rc = weft__wake_init(loop)) < 0)
+        weft__poll_close(&loop->poll);
     if (rc < 0) {
         weft__stack_pool_free(loop->stacks);
         free(loop);
@@ -204,14 +207,19 @@ static void fire_timer(weft_loop_t *loop, struct weft__timer *t) {
     }
 }
 
-/* Returns 0, or -EDEADLK when nothing is ready, no timer is armed and no fd is watched: no
- * event can ever arrive, and blocking would hang forever. */
+/* Returns 0, or -EDEADLK when nothing is ready, no timer is armed, no fd is watched and
+ * nothing outside the loop (another thread, a signal) is expected: no event can ever arrive,
+ * and blocking would hang forever. */
 static int run_once(weft_loop_t *loop) {
     struct weft__timer *top = weft__heap_top(&loop->timers);
     weft__work_t *w;
 
     if (top && top->when == WEFT_NEVER) /* armed for never: it cannot wake anything */
         top = NULL;
+    /* One relaxed load per iteration: what other threads posted runs in this iteration even if
+     * the loop is too busy to poll. */
+    if (atomic_load_explicit(&loop->pending, memory_order_relaxed))
+        weft__wake_dispatch(loop);
 
     if (loop->ready.head || loop->stopping) {
         if (weft__poll_due(loop)) {
@@ -221,7 +229,10 @@ static int run_once(weft_loop_t *loop) {
     } else if (top) {
         double delay = top->when - weft__now(loop);
         if (loop->virtual_clock) {
-            if (loop->poll.nwatched)
+            /* Time does not jump while a job on another thread may still finish first. */
+            if (loop->nexternal)
+                weft__poll_wait(&loop->poll, -1);
+            else if (loop->poll.nwatched)
                 weft__poll_wait(&loop->poll, 0);
             if (!loop->ready.head && delay > 0)
                 loop->vnow = top->when;
@@ -233,7 +244,7 @@ static int run_once(weft_loop_t *loop) {
             weft__poll_wait(&loop->poll, 0);
         }
         loop->steps_since_poll = 0;
-    } else if (loop->poll.nwatched) {
+    } else if (loop->poll.nwatched || loop->forever || weft__loop_expects_outside(loop)) {
         weft__poll_wait(&loop->poll, -1);
         loop->steps_since_poll = 0;
     } else {
@@ -283,8 +294,10 @@ int weft_loop_run_forever(weft_loop_t *loop) {
     int rc = loop_enter(loop);
     if (rc < 0)
         return rc;
+    loop->forever = true;
     while ((rc = run_once(loop)) == 0 && !loop->stopping)
         ;
+    loop->forever = false;
     loop_leave(loop);
     return rc;
 }
@@ -412,11 +425,14 @@ int weft_loop_close(weft_loop_t *loop) {
         weft__schedule(loop, &weft__container_of(t, weft_handle_t, timer)->work);
     }
     drop_ready(loop);
+    weft__thread_loop_close(loop);
+    drop_ready(loop);
     weft__net_loop_close(loop);
     drop_ready(loop);
     weft__queue_init(&loop->ready);
     weft__heap_free(&loop->timers);
     weft__poll_close(&loop->poll);
+    weft__wake_free(loop);
     weft__stack_pool_free(loop->stacks);
     loop->stacks = NULL;
     weft__loop_unref(loop);

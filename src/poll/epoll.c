@@ -38,6 +38,7 @@ static void drop_from_batch(weft__poll_t *p, weft__io_t *io) {
 
 static int ctl(weft__poll_t *p, weft__io_t *io, bool force) {
     struct epoll_event ev = {.events = to_epoll(io->events), .data.ptr = io};
+    unsigned counted = !((io->events | io->registered) & WEFT__POLL_UNCOUNTED);
     int op;
     if (io->events == io->registered && !force)
         return 0;
@@ -64,14 +65,14 @@ static int ctl(weft__poll_t *p, weft__io_t *io, bool force) {
         /* Counted as watched already if we thought it registered (a MOD turned ADD); an ADD
          * turned MOD was not counted yet. */
         if (op == EPOLL_CTL_MOD)
-            p->nwatched++;
+            p->nwatched += counted;
         goto done;
     }
     if (op == EPOLL_CTL_ADD) {
-        p->nwatched++;
+        p->nwatched += counted;
     } else if (op == EPOLL_CTL_DEL) {
     removed:
-        p->nwatched--;
+        p->nwatched -= counted;
         drop_from_batch(p, io);
     }
 done:

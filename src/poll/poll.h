@@ -16,6 +16,9 @@ enum {
     /* Edge-triggered: `cb` hears of each change once, and the owner tracks readiness itself
      * until an operation reports EAGAIN. Without it, level-triggered. */
     WEFT__POLL_EDGE = 16,
+    /* Not counted in nwatched: the loop's own wake-up fd, which must not make a busy loop poll
+     * nor a loop with nothing else to wait for look alive. */
+    WEFT__POLL_UNCOUNTED = 32,
 };
 
 /* A watched file descriptor. The owner embeds it and gets `cb` with the ready events. `cb`

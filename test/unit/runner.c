@@ -61,7 +61,7 @@ double wt_now(void) {
 }
 
 static weft_loop_t *loop_with(int virtual_clock) {
-    weft_loop_options_t o = {0, virtual_clock};
+    weft_loop_options_t o = {.virtual_clock = virtual_clock};
     weft_loop_t *loop = NULL;
     int rc = weft_loop_new(&loop, &o);
     if (rc != 0 || !loop)

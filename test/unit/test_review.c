@@ -366,7 +366,7 @@ static int main_leaves_tasks(void *arg, void **res) {
 }
 
 TEST(run_cancels_fast_path_leftovers) {
-    weft_loop_options_t o = {0, 1};
+    weft_loop_options_t o = {.virtual_clock = 1};
     void *v = NULL;
     char *out;
     wt_capture_begin();

@@ -568,7 +568,7 @@ TEST(task_stack_size) {
     weft_unref(t);
     WT_CLOSE_LOOP(loop);
 
-    weft_loop_options_t lo = {1024 * 1024, 1};
+    weft_loop_options_t lo = {.stack_size = 1024 * 1024, .virtual_clock = 1};
     ASSERT_OK(weft_loop_new(&loop, &lo));
     ASSERT_OK(weft_loop_create_task(loop, &t, big_frame, (void *)(intptr_t)(800 * 1024), NULL));
     ASSERT_OK(weft_loop_run_until_complete(loop, t, NULL));
@@ -660,7 +660,7 @@ static int run_main_virtual(void *arg, void **res) {
 }
 
 TEST(run_with_virtual_clock) {
-    weft_loop_options_t o = {0, 1};
+    weft_loop_options_t o = {.virtual_clock = 1};
     double t0 = wt_now();
     ASSERT_OK(weft_run_with(&o, run_main_virtual, NULL, NULL));
     ASSERT_LT_INT((wt_now() - t0) * 1000, 1000);
@@ -705,7 +705,7 @@ static int run_main_spawns(void *arg, void **res) {
 
 /* Leftover tasks are cancelled and allowed to finish their clean-up before the loop closes. */
 TEST(run_cancels_leftover_tasks) {
-    weft_loop_options_t o = {0, 1};
+    weft_loop_options_t o = {.virtual_clock = 1};
     void *v = NULL;
     char *err;
     wt_capture_begin();
