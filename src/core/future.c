@@ -22,6 +22,7 @@ int weft_loop_create_future(weft_loop_t *loop, weft_future_t **future) {
     weft_future_t *f;
     if (!loop || !future)
         return WEFT_EINVAL;
+    WEFT__LOOP_THREAD(loop);
     f = weft__slab_alloc(&loop->objects);
     if (!f)
         return WEFT_ENOMEM;
@@ -158,6 +159,7 @@ void weft__future_complete(weft_future_t *f, uint8_t state, int code, void *valu
 int weft_future_set_result(weft_future_t *f, void *value) {
     if (!f || f->kind != WEFT__FUTURE)
         return WEFT_EINVAL;
+    WEFT__LOOP_THREAD(f->loop);
     if (f->state != WEFT__PENDING)
         return WEFT_EALREADY;
     weft__future_complete(f, WEFT__RESULT, 0, value, NULL);
@@ -168,6 +170,7 @@ int weft_future_set_error(weft_future_t *f, int code, const char *fmt, ...) {
     char *msg = NULL;
     if (!f || f->kind != WEFT__FUTURE || code >= 0)
         return WEFT_EINVAL;
+    WEFT__LOOP_THREAD(f->loop);
     if (f->state != WEFT__PENDING)
         return WEFT_EALREADY;
     if (fmt) {
@@ -189,6 +192,7 @@ int weft_cancel(weft_future_t *f, const char *msg) {
     char *copy = NULL;
     if (!f)
         return WEFT_EINVAL;
+    WEFT__LOOP_THREAD(f->loop);
     if (f->state != WEFT__PENDING)
         return 0;
     if (f->kind == WEFT__TASK)
@@ -243,6 +247,7 @@ int weft_future_add_done_callback(weft_future_t *f, weft_done_fn cb, void *arg) 
     donecb_t *d;
     if (!f || !cb)
         return WEFT_EINVAL;
+    WEFT__LOOP_THREAD(f->loop);
     if (f->loop->closed)
         return WEFT_ESHUTDOWN;
     d = malloc(sizeof *d);

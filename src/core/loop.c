@@ -141,7 +141,10 @@ static int handle_new(weft_loop_t *loop, weft_callback_fn cb, void *arg, weft_ha
 
 int weft_call_soon(weft_loop_t *loop, weft_callback_fn cb, void *arg, weft_handle_t **handle) {
     weft_handle_t *h;
-    int rc = handle_new(loop, cb, arg, handle, &h);
+    int rc;
+    if (loop)
+        WEFT__LOOP_THREAD(loop);
+    rc = handle_new(loop, cb, arg, handle, &h);
     if (rc == 0)
         weft__schedule(loop, &h->work);
     return rc;
@@ -153,6 +156,8 @@ int weft_call_at(weft_loop_t *loop, double when, weft_callback_fn cb, void *arg,
     int rc;
     if (when != when)
         return WEFT_EINVAL;
+    if (loop)
+        WEFT__LOOP_THREAD(loop);
     rc = handle_new(loop, cb, arg, NULL, &h);
     if (rc < 0)
         return rc;
@@ -367,7 +372,10 @@ int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **res
     return rc;
 }
 
-void weft_loop_stop(weft_loop_t *loop) { loop->stopping = true; }
+void weft_loop_stop(weft_loop_t *loop) {
+    WEFT__LOOP_THREAD(loop);
+    loop->stopping = true;
+}
 int weft_loop_is_running(const weft_loop_t *loop) { return loop->running; }
 int weft_loop_is_closed(const weft_loop_t *loop) { return loop->closed; }
 double weft_loop_time(const weft_loop_t *loop) { return weft__now(loop); }

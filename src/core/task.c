@@ -35,6 +35,7 @@ int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn
     weft_task_t *t;
     if (!loop || !fn || (opts && opts->stack_size > UINT32_MAX))
         return WEFT_EINVAL;
+    WEFT__LOOP_THREAD(loop);
     if (loop->closed)
         return WEFT_ESHUTDOWN;
     t = weft__slab_alloc(&loop->objects);
@@ -279,7 +280,8 @@ static void sched_leave(weft_task_t *t) {
     for (;;) {
         w = loop->batch;
         if (!w) {
-            if (!loop->ready.head || loop->stopping || loop->timers.len || weft__poll_due(loop))
+            if (!loop->ready.head || loop->stopping || loop->timers.len || weft__poll_due(loop) ||
+                atomic_load_explicit(&loop->pending, memory_order_relaxed))
                 break;
             weft__iteration_begin(loop);
             continue;
