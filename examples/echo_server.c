@@ -45,9 +45,8 @@ static int serve(void *arg, void **result) {
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 8889;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (weft_run(serve, &port, NULL) < 0) {
+    int rc = weft_run(serve, &port, NULL);
+    if (rc < 0 && rc != WEFT_EINTR) /* Ctrl-C or SIGTERM: main was cancelled, closed the server */
         fprintf(stderr, "echo_server: %s\n", weft_error_message());
-        return 1;
-    }
-    return 0;
+    return weft_exit_status(rc);
 }

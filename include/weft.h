@@ -5,7 +5,12 @@
  *     (-errno) on failure. A call that takes a callback and fails never calls it.
  *   - Calls marked [suspends] may only be made from inside a task. They suspend the calling
  *     task (never the thread) and return -ECANCELED if the task is cancelled.
- *   - Calls marked [loop thread] must be made on the thread that runs the loop.
+ *   - A loop and everything made on it (futures, tasks, handles, queues, streams, ...) belong
+ *     to the thread that runs it: calls on them must be made there ([loop thread]; a reminder
+ *     is written where it is easy to forget). Only the calls marked [any thread] may be made
+ *     from other threads (see "Threads"). Builds with WEFT_THREAD_CHECKS (debug and sanitizer
+ *     builds) abort with the call's name when a loop's call is made on another thread while
+ *     the loop runs.
  *   - A task IS a future (weft_task_t and weft_future_t are one type, as asyncio.Task is a
  *     subclass of asyncio.Future): every weft_future_* call takes a task too.
  *   - Tasks, futures and handles are reference counted. A call that hands one out gives the
@@ -159,7 +164,9 @@ WEFT_EXTERN void weft_handle_unref(weft_handle_t *h);
 
 /* asyncio.run(main(arg)): a new loop, runs `main` as a task to completion, cancels the tasks
  * still pending and lets them finish, closes the loop. Returns main's outcome as weft_await()
- * does (0 and *result, or main's error; weft_error_message() has its message). */
+ * does (0 and *result, or main's error; weft_error_message() has its message). On the main
+ * thread, SIGINT and SIGTERM cancel main meanwhile, as Ctrl-C does in asyncio.run(): see
+ * weft_run_signal() under "Signals". */
 WEFT_EXTERN int weft_run(weft_task_fn main, void *arg, void **result);
 WEFT_EXTERN int weft_run_with(const weft_loop_options_t *opts, weft_task_fn main, void *arg,
                               void **result);
@@ -864,81 +871,112 @@ WEFT_EXTERN void weft_tsqueue_shutdown(weft_tsqueue_t *q);
  *
  * A job is a plain function run on a worker thread: it must not call weft functions other than
  * those marked [any thread]. It returns 0 with its value in *result, or a negative code (its
- * message set with weft_fail(), which works on any thread).
+ * message set with weft_fail(), which works on any thread; -ECANCELED cancels the future).
+ * Workers block every signal: process signals go to the loops' threads.
  *
  * Cancellation: a job that has not started yet is removed from the executor's queue and never
  * runs. A job that has started cannot be stopped: it runs to its end and its result is dropped
  * (the future is already cancelled). weft_to_thread() differs: a cancelled caller still waits
  * for a started job to end (then returns -ECANCELED), so the job may use memory on the caller's
  * stack.
+ *
+ * Loop close: the loop's jobs still queued (in any executor) are removed and never run, the
+ * running ones are waited for (the closing thread blocks), their futures stay pending; a task
+ * abandoned inside weft_to_thread() has its running job waited for before its stack goes. Then
+ * the loop's own default executor is shut down and freed.
  * ---------------------------------------------------------------------------------------- */
 
 typedef int (*weft_job_fn)(void *arg, void **result);
 typedef struct weft_executor weft_executor_t;
 
-/* ThreadPoolExecutor(max_workers) [any thread]: workers are started as jobs arrive, up to
- * max_workers (0: min(32, CPUs + 4), as Python's default) and stay for reuse. Any loop may
- * submit to it. */
+/* ThreadPoolExecutor(max_workers) [any thread]: workers are started as jobs arrive (a new one
+ * only when every worker is busy), up to max_workers (0: min(32, CPUs + 4), as Python's
+ * default), and stay for reuse. Jobs start in the order they were submitted. Any loop may
+ * submit to it; each job completes on the loop that submitted it. */
 WEFT_EXTERN int weft_executor_new(weft_executor_t **ex, unsigned max_workers);
 /* Executor.shutdown(wait, cancel_futures) [any thread]: new jobs are refused (-ESHUTDOWN);
- * cancel_futures: jobs not started yet are cancelled; wait: returns once every started job has
- * ended and the workers have exited (blocks the calling thread). */
+ * cancel_futures: jobs not started yet are cancelled (their futures end cancelled, "the
+ * executor was shut down"), else they still run; wait: returns once every job has ended and
+ * the workers have exited (blocks the calling thread; from one of the pool's own jobs it does
+ * not wait). Calling it again is harmless. */
 WEFT_EXTERN void weft_executor_shutdown(weft_executor_t *ex, int wait, int cancel_futures);
-/* shutdown(wait=1) if not done yet, then frees. */
+/* shutdown(wait=1), then frees (NULL is allowed). Futures of its jobs stay valid. */
 WEFT_EXTERN void weft_executor_free(weft_executor_t *ex);
 
 /* loop.run_in_executor(executor, fn, arg) [loop thread]: `ex` NULL is the loop's default
  * executor (created on first use with weft_loop_options_t.executor_workers workers, shut down
  * when the loop closes). *future gets the job's outcome; cancelling it cancels the job as
- * described above. The loop keeps arg untouched: it must live until the job has ended. */
+ * described above. The loop keeps arg untouched: it must live until the job has ended. A job
+ * in flight keeps run_until_complete waiting (never -EDEADLK). Errors: -EINVAL, -EPERM (no
+ * running loop), -ESHUTDOWN (executor shut down, or loop closed), -ENOMEM, -EAGAIN (no thread
+ * could be started and none runs). */
 WEFT_EXTERN int weft_run_in_executor(weft_executor_t *ex, weft_job_fn fn, void *arg,
                                      weft_future_t **future);
 WEFT_EXTERN int weft_loop_run_in_executor(weft_loop_t *loop, weft_executor_t *ex, weft_job_fn fn,
                                           void *arg, weft_future_t **future);
 /* asyncio.to_thread(fn, arg) [suspends]: runs fn(arg) on the default executor and returns its
- * outcome. */
+ * outcome (its message in weft_error_message()). Cancelled: -ECANCELED, at once if the job had
+ * not started, else once it has ended (what it returned is dropped). result may be NULL. */
 WEFT_EXTERN int weft_to_thread(weft_job_fn fn, void *arg, void **result);
-/* loop.set_default_executor(ex) [loop thread]: ex is borrowed (not freed by the loop). -EBUSY
- * if the loop's own default executor has been started already. */
+/* loop.set_default_executor(ex) [loop thread]: ex is borrowed (not freed by the loop; it must
+ * outlive the loop's use of it; NULL goes back to the loop's own). -EBUSY if the loop's own
+ * default executor has been started already. */
 WEFT_EXTERN int weft_loop_set_default_executor(weft_loop_t *loop, weft_executor_t *ex);
-/* loop.shutdown_default_executor() [suspends]: waits (without blocking the loop) until the
- * default executor's jobs have ended and its workers exited. */
+/* loop.shutdown_default_executor() [suspends]: shuts the default executor down and waits,
+ * without blocking the loop, until its jobs have ended and its workers exited. From then on
+ * the default executor refuses jobs (-ESHUTDOWN), even if it had never been started. A
+ * cancelled caller returns -ECANCELED; the shutdown goes on. */
 WEFT_EXTERN int weft_shutdown_default_executor(void);
 
 /* ------------------------------------------------------------------------------------------
  * Files (aiofiles-style): blocking file calls run on the default executor [suspend]. They return
- * what the system call returns (a descriptor, a byte count, 0) or its -errno. A cancelled call
- * waits for the system call to end, then undoes what it can (an open is closed) and returns
- * -ECANCELED.
+ * what the system call returns (a descriptor, a byte count, 0) or its -errno; calls naming a
+ * path put it in the message ("/x/y: No such file or directory"). Outside a task: -EPERM; a
+ * NULL path or buffer (with n > 0): -EINVAL. A cancelled call waits for a system call that has
+ * started, then undoes what it can (an opened descriptor is closed, a read_all buffer freed)
+ * and returns -ECANCELED; one cancelled before its system call started never makes it.
  * ---------------------------------------------------------------------------------------- */
 
 struct stat;
 /* open(2): the descriptor is close-on-exec; it is a plain blocking descriptor for the calls
  * below (not one for weft_wait_fd()). */
 WEFT_EXTERN int weft_file_open(const char *path, int flags, int mode);
+/* close(2). The descriptor is closed even when the call is cancelled (on the loop's thread if
+ * the job had not started): a descriptor is never left in doubt. */
 WEFT_EXTERN int weft_file_close(int fd);
-/* read / write at `offset`, or at the file position if offset is -1. write writes all n bytes
- * (returns n) unless an error stops it. */
+/* read / write at `offset` (pread / pwrite: the file position stays), or at the file position
+ * if offset is -1. write writes all n bytes (returns n) unless an error stops it; it then
+ * returns the error, and what was written before it stays written. */
 WEFT_EXTERN ssize_t weft_file_read(int fd, void *buf, size_t n, off_t offset);
 WEFT_EXTERN ssize_t weft_file_write(int fd, const void *buf, size_t n, off_t offset);
 WEFT_EXTERN int weft_file_fsync(int fd);
 WEFT_EXTERN int weft_file_stat(const char *path, struct stat *st);
 WEFT_EXTERN int weft_file_fstat(int fd, struct stat *st);
-/* The whole file in a malloc'd buffer (NUL-terminated; *len excludes the NUL). */
+/* The whole file in a malloc'd buffer the caller frees (NUL-terminated; *len excludes the
+ * NUL; len may be NULL). Files that do not tell their size (/proc) are read to their end. On
+ * error *data is NULL. */
 WEFT_EXTERN int weft_file_read_all(const char *path, char **data, size_t *len);
-/* Creates or truncates path (mode 0666 & ~umask) and writes n bytes. */
+/* Creates or truncates path (mode 0666 & ~umask) and writes n bytes (data may be NULL if n is
+ * 0); a write error reported by close(2) is returned too. */
 WEFT_EXTERN int weft_file_write_all(const char *path, const void *data, size_t n);
 
 /* getaddrinfo(3) itself, on the default executor [suspends]: every name service of
  * nsswitch.conf (mDNS, LDAP, systemd-resolved, ...), where weft_getaddrinfo() asks only
  * /etc/hosts and DNS. Same arguments, errors and result (freed with weft_freeaddrinfo()).
- * weft_getaddrinfo() falls back to it by itself when a name is not found and nsswitch.conf
- * lists other services for hosts. */
+ * weft_getaddrinfo() falls back to it by itself when c-ares does not find a name and the
+ * "hosts:" line of /etc/nsswitch.conf (read once per process) lists a source other than files
+ * and dns. A cancelled call returns -ECANCELED once libc's look-up has ended. */
 WEFT_EXTERN int weft_getaddrinfo_system(const char *host, const char *port,
                                         const struct addrinfo *hints, struct addrinfo **res);
 
 /* ------------------------------------------------------------------------------------------
  * Subprocesses (asyncio.create_subprocess_exec / create_subprocess_shell, asyncio.subprocess)
+ *
+ * Every call here is [loop thread] and the process belongs to the loop that was running when it
+ * was created. The loop reaps the child as soon as it exits (with a pidfd, or a SIGCHLD watcher
+ * where the kernel has none), so returncode() is up to date even if nobody waits. No zombie is
+ * ever left: a child still running when its process is freed or its loop closes is not killed,
+ * it is reaped in the background when it exits.
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct weft_process weft_process_t;
@@ -946,7 +984,11 @@ typedef struct weft_process weft_process_t;
 /* What each of the child's stdin / stdout / stderr is connected to. */
 enum weft_stdio {
     WEFT_STDIO_INHERIT = 0,  /* the parent's own (asyncio's None) */
-    WEFT_STDIO_PIPE = 1,     /* a pipe to the parent, as a weft stream */
+    /* A pipe to the parent, as a weft stream: a connected Unix socket pair (the stream layer
+     * works on sockets), so weft_stream_write_eof() on stdin gives the child its end of file
+     * while the stream stays open. The child sees a socket where it would see a pipe; it gets
+     * EPIPE / SIGPIPE writing after the parent closed stdout, as with a pipe. */
+    WEFT_STDIO_PIPE = 1,
     WEFT_STDIO_DEVNULL = 2,  /* /dev/null */
     WEFT_STDIO_STDOUT = 3,   /* stderr only: into the same place as stdout */
 };
@@ -959,11 +1001,13 @@ typedef struct weft_process_options {
     int start_new_session;   /* setsid() in the child */
 } weft_process_options_t;
 
-/* asyncio.create_subprocess_exec(file, *argv) [loop thread]: starts `file` (searched in PATH if
- * it has no slash) with argv (argv[0] included, NULL-terminated). A program that cannot be
- * started gives its -errno (-ENOENT, -EACCES, ...) and no process. The child starts with
- * default signal dispositions and an empty signal mask, and inherits no descriptor but 0-2.
- * opts may be NULL (all three inherited). */
+/* asyncio.create_subprocess_exec(file, *argv) [loop thread]: starts `file` (searched in the
+ * parent's PATH if it has no slash) with argv (argv[0] included, NULL-terminated). A program
+ * that cannot be started gives its -errno (-ENOENT, -EACCES, ...; a missing cwd -ENOENT) and no
+ * process. The child starts with default signal dispositions and an empty signal mask, and
+ * inherits no descriptor but 0-2. opts may be NULL (all three inherited). Errors: -EINVAL (NULL
+ * p, file or argv, argv[0] NULL, a bad stdio mode, WEFT_STDIO_STDOUT for stdin or stdout),
+ * -EPERM with no running loop on this thread. */
 WEFT_EXTERN int weft_create_subprocess_exec(weft_process_t **p, const char *file,
                                             char *const argv[],
                                             const weft_process_options_t *opts);
@@ -977,48 +1021,69 @@ WEFT_EXTERN weft_stream_t *weft_process_stdout(weft_process_t *p);
 WEFT_EXTERN weft_stream_t *weft_process_stderr(weft_process_t *p);
 WEFT_EXTERN int weft_process_pid(const weft_process_t *p);
 /* Process.wait() [suspends]: 0 once the child has exited, its status in *returncode (the exit
- * code, or -N if signal N killed it, as asyncio's returncode). A cancelled wait returns
- * -ECANCELED and leaves the child running (kill it yourself if you want it gone). */
+ * code, or -N if signal N killed it, as asyncio's returncode; 255 if someone else reaped it,
+ * as asyncio reports when SIGCHLD is ignored). returncode may be NULL. A cancelled wait
+ * returns -ECANCELED and leaves the child running (kill it yourself if you want it gone). */
 WEFT_EXTERN int weft_process_wait(weft_process_t *p, int *returncode);
 /* Process.returncode: 1 and *returncode once the child's exit has been seen, else 0. */
 WEFT_EXTERN int weft_process_returncode(const weft_process_t *p, int *returncode);
 /* Process.communicate(input) [suspends]: writes input (n bytes; NULL/0: none) to stdin and
  * closes it, reads stdout and stderr to their ends at the same time (so a child filling both
  * pipes never deadlocks), then waits for the exit. *out / *err get malloc'd NUL-terminated
- * buffers the caller frees (NULL when that stream is not a PIPE); out, err and their lengths may
- * be NULL to discard. A child that stops reading stdin early is not an error (EPIPE is ignored,
- * as asyncio does). Cancelled: -ECANCELED, the child is left running. */
+ * buffers the caller frees (NULL when that stream is not a PIPE); out, err, their lengths and
+ * returncode may be NULL to discard. A child that stops reading stdin early is not an error
+ * (EPIPE is ignored, as asyncio does). Input without a stdin PIPE is -EINVAL; a second
+ * communicate while one runs -EBUSY. Cancelled: -ECANCELED, nothing is returned (what was read
+ * is dropped), stdin is closed and the child is left running. */
 WEFT_EXTERN int weft_process_communicate(weft_process_t *p, const void *input, size_t n,
                                          char **out, size_t *outlen, char **err, size_t *errlen,
                                          int *returncode);
-/* send_signal / terminate (SIGTERM) / kill (SIGKILL): -ESRCH once the child has been reaped. */
+/* send_signal / terminate (SIGTERM) / kill (SIGKILL): -ESRCH once the child has been reaped,
+ * or handed to the background reaper by a closed loop (asyncio's ProcessLookupError). A pidfd
+ * addresses the child where the kernel has them, so a reused pid is never signalled. */
 WEFT_EXTERN int weft_process_send_signal(weft_process_t *p, int signo);
 WEFT_EXTERN int weft_process_terminate(weft_process_t *p);
 WEFT_EXTERN int weft_process_kill(weft_process_t *p);
-/* Releases the process and its streams. A child still running is not killed: it is reaped in
- * the background when it exits (no zombie), as it is if the loop closes first. */
+/* Releases the process and its streams (NULL is allowed). A child still running is not
+ * killed: it is reaped in the background when it exits (no zombie), as it is if the loop
+ * closes first. Tasks still inside a call on `p` (wait, communicate) finish it first: the
+ * process is released when the last one returns. May be called after the loop closed. */
 WEFT_EXTERN void weft_process_free(weft_process_t *p);
 
 /* ------------------------------------------------------------------------------------------
  * Signals (loop.add_signal_handler / remove_signal_handler)
  * ---------------------------------------------------------------------------------------- */
 
-/* [loop thread] cb(arg) runs on the loop, as a callback (not in a signal handler), once per
- * arrival or batch of arrivals of `signo`. Adding replaces the loop's previous handler for
- * signo. -EINVAL for an invalid signal or SIGKILL / SIGSTOP; -EBUSY if another running loop
- * handles signo. A registered handler keeps run_until_complete waiting (no -EDEADLK). */
+/* loop.add_signal_handler(signo, cb, arg) [loop thread]: each arrival of signo, on whatever
+ * thread the kernel picks, schedules cb(arg) on the loop as call_soon does: it runs as an ordinary
+ * callback, never inside the signal handler, so it may call anything a callback may. Arrivals
+ * that come before the callback has run make one call. Adding again replaces the loop's callback.
+ * While a handler is registered the signal's disposition is weft's; removing the last one puts
+ * the previous disposition back. A registered handler keeps run_until_complete waiting for the
+ * signal (no -EDEADLK). Closing the loop removes its handlers.
+ * Errors: -EINVAL for a number out of range, SIGKILL, SIGSTOP, or the C library's reserved
+ * signals (32, 33); -EBUSY if another loop has a handler for signo (the disposition is
+ * process-wide: one loop per signal); -ESHUTDOWN; -ENOMEM; a failed sigaction()'s -errno. */
 WEFT_EXTERN int weft_add_signal_handler(weft_loop_t *loop, int signo, weft_callback_fn cb,
                                         void *arg);
-/* Returns 1 if a handler was removed (the signal's previous disposition is restored), 0 if
- * there was none. */
+/* loop.remove_signal_handler(signo) [loop thread]: 1 if a handler was removed (a call already
+ * scheduled for it does not run), 0 if there was none, -EINVAL for an invalid signo. */
 WEFT_EXTERN int weft_remove_signal_handler(weft_loop_t *loop, int signo);
 
-/* weft_run() and SIGINT / SIGTERM: while weft_run() runs, a SIGINT or SIGTERM for which the
- * loop has no handler of its own cancels the main task (asyncio.run's KeyboardInterrupt
- * handling), so its clean-up runs; a second one while it cleans up is not caught again (the
- * default action ends the process). If main then ends cancelled, weft_run() returns -EINTR and
- * weft_run_signal() tells which signal it was; weft_exit_status() turns weft_run()'s result
- * into the process's conventional exit status (0, 1, or 128 + signal). */
+/* weft_run() and SIGINT / SIGTERM (asyncio.Runner's KeyboardInterrupt handling). On the process's
+ * main thread, while main runs, a SIGINT or SIGTERM whose disposition was SIG_DFL when weft_run()
+ * started (weft never replaces a handler the application installed) and that no loop has a
+ * handler for cancels the main task, so that its clean-up runs. From then on both have their
+ * default action again: a second one while main cleans up ends the process. This catching does
+ * not keep the loop waiting (-EDEADLK is still reported) and costs nothing per iteration. If main
+ * ends cancelled after such a signal, weft_run() returns -EINTR with the message "interrupted by
+ * SIGINT" (or SIGTERM). The dispositions are restored once main is done, before the remaining
+ * tasks are cancelled.
+ * weft_run_signal(): the signal the calling thread's last weft_run() caught (even if main then
+ * swallowed the cancellation and returned normally), or 0.
+ * weft_exit_status(rc): the process exit status for weft_run()'s result rc, as a shell reports
+ * it: 0 for 0, 128 + the signal for -EINTR after a caught signal (130 for SIGINT, 143 for
+ * SIGTERM), 1 for any other value. `return weft_exit_status(weft_run(main_fn, arg, NULL));` */
 WEFT_EXTERN int weft_run_signal(void);
 WEFT_EXTERN int weft_exit_status(int rc);
 

@@ -79,6 +79,8 @@ static int async_main(void *arg, void **result) {
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 8888;
     int rc = weft_run(async_main, &port, NULL);
+    if (rc == WEFT_EINTR) /* SIGINT / SIGTERM: main was cancelled and closed the server */
+        return weft_exit_status(rc);
     if (rc < 0 && rc != WEFT_ECANCELED) {
         fprintf(stderr, "27_chat_server: %s\n", weft_error_message());
         return 1;

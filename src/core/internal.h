@@ -212,8 +212,9 @@ struct weft_loop {
     bool inbox_closed;
     bool forever;                  /* in run_forever: never -EDEADLK */
     unsigned nexternal;            /* executor jobs in flight for this loop (loop thread) */
-    struct weft__executor *executor;       /* the default executor, once started */
-    struct weft__executor *user_executor;  /* set_default_executor's, borrowed */
+    struct weft__job *jobs;        /* those jobs (src/thread/executor.c) */
+    weft_executor_t *executor;     /* the default executor, once started */
+    weft_executor_t *user_executor;  /* set_default_executor's, borrowed */
     unsigned executor_workers;
     struct weft__signals *signals;         /* handlers of this loop (src/process/signal.c) */
     struct weft__procs *procs;             /* child processes (src/process/process.c) */
@@ -329,6 +330,10 @@ void weft__loop_wake(weft_loop_t *loop, unsigned what);
 int weft__loop_post(weft_loop_t *loop, weft__work_t *w);
 /* Removes a posted item not yet taken by the loop; false if the loop has it already. */
 bool weft__loop_unpost(weft_loop_t *loop, weft__work_t *w);
+/* CLOCK_MONOTONIC `timeout` seconds from now (negative: now), for condition variables made with
+ * pthread_condattr_setclock(CLOCK_MONOTONIC): threads blocked on loop work wait with it. */
+struct timespec;
+void weft__deadline(struct timespec *dl, double timeout);
 /* Moves what was posted into the ready queue and handles pending signals. */
 void weft__wake_dispatch(weft_loop_t *loop);
 /* Loop close: ends executor jobs, children, signal handlers, then runs what is left in the
@@ -349,7 +354,11 @@ void weft__process_loop_close(weft_loop_t *loop);    /* src/process/process.c */
 /* Internal signal watchers (src/process/signal.c): any number per signal and loop, beside the
  * user's handler; cb runs on the loop's thread after the signal arrived (once for a burst).
  * Used for SIGCHLD where the kernel has no pidfd. A watcher counts as "expected from outside"
- * (no -EDEADLK while one is registered). */
+ * (no -EDEADLK while one is registered). cb is called inline by the loop's signal dispatch
+ * (possibly from within its poll), like an io callback: it may wake tasks, complete futures and
+ * unwatch itself or other watchers, never suspend or run user code. watch: 0, -EINVAL (bad
+ * signo, no cb), -ESHUTDOWN, -ENOMEM; the struct stays the caller's and must live until
+ * unwatched (or the loop closed). unwatch of a watcher not registered does nothing. */
 typedef struct weft__sigwatch weft__sigwatch_t;
 struct weft__sigwatch {
     weft__sigwatch_t *next;
@@ -358,6 +367,13 @@ struct weft__sigwatch {
 };
 int weft__signal_watch(weft_loop_t *loop, weft__sigwatch_t *w);
 void weft__signal_unwatch(weft_loop_t *loop, weft__sigwatch_t *w);
+/* weft_run() (src/core/loop.c): while main runs, SIGINT / SIGTERM left at SIG_DFL cancel it
+ * (on the main thread only). This catching is not "expected from outside". run_end restores
+ * the dispositions and returns the signal caught (0 if none); weft__run_signo is what
+ * weft_run_signal() reports for the thread's last weft_run(). */
+void weft__signal_run_begin(weft_loop_t *loop, weft_task_t *main_task);
+int weft__signal_run_end(weft_loop_t *loop);
+extern __thread int weft__run_signo __attribute__((tls_model("initial-exec")));
 
 /* [loop thread] checks (WEFT_THREAD_CHECKS builds): a call made on another thread while the
  * loop runs aborts with the call's name. */

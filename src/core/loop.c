@@ -2,6 +2,7 @@
  * what was ready when the iteration began (asyncio's BaseEventLoop._run_once). */
 #define _GNU_SOURCE
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -486,20 +487,31 @@ int weft_run_with(const weft_loop_options_t *opts, weft_task_fn main, void *arg,
     weft_loop_t *loop;
     weft_task_t *task;
     char msg[512];
-    int rc;
+    int rc, signo = 0;
+    weft__run_signo = 0;
     if (weft__tls_loop)
         return WEFT_EBUSY; /* asyncio.run() cannot be called from a running event loop */
     if ((rc = weft_loop_new(&loop, opts)) < 0)
         return rc;
     rc = weft_loop_create_task(loop, &task, main, arg, NULL);
     if (rc == 0) {
+        /* Ctrl-C and SIGTERM cancel main so that its clean-up runs (asyncio.Runner), from the
+         * start until main is done; the remaining tasks are then cancelled without them. */
+        weft__signal_run_begin(loop, task);
         rc = weft_loop_run_until_complete(loop, task, result);
-        snprintf(msg, sizeof msg, "%s", rc < 0 ? weft_error_message() : "");
+        signo = weft__signal_run_end(loop);
+        if (signo && rc == WEFT_ECANCELED) {
+            rc = WEFT_EINTR;
+            snprintf(msg, sizeof msg, "interrupted by %s", signo == SIGINT ? "SIGINT" : "SIGTERM");
+        } else {
+            snprintf(msg, sizeof msg, "%s", rc < 0 ? weft_error_message() : "");
+        }
         cancel_all_tasks(loop);
         weft__unref(task);
         weft__set_errmsg(msg);
     }
     weft_loop_close(loop);
+    weft__run_signo = signo;
     return rc;
 }
 

@@ -24,6 +24,8 @@
 #  include <sanitizer/common_interface_defs.h>
 #endif
 #if WEFT__TSAN
+#  include <pthread.h>
+#  include <signal.h>
 #  include <sanitizer/tsan_interface.h>
 #endif
 
@@ -65,10 +67,21 @@ WEFT__HOOK void weft__san_after(void *fake_stack)
     }
 }
 #elif WEFT__TSAN
+/* TSan defers an asynchronous signal that arrives while a fiber runs to that fiber's next
+ * intercepted call: one landing in a task that then finishes (its fiber destroyed) or stays
+ * suspended would never reach its handler (a SIGCHLD, say). So signals are blocked across each
+ * switch: the blocking call delivers what the leaving fiber holds, and the arriving side puts
+ * the mask back, which delivers what came meanwhile on the fiber that now runs. Costs two
+ * system calls per switch, in TSan builds only. */
+static __thread sigset_t weft__tsan_sigmask;
+
 WEFT__HOOK void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
 {
+    sigset_t all;
     (void)from;
     (void)from_finished;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &weft__tsan_sigmask);
     /* Must come immediately before the switch, with no instrumented code in between. The
      * default (synchronising) mode orders the two contexts' memory accesses, which is what
      * running on one thread guarantees. */
@@ -77,6 +90,14 @@ WEFT__HOOK void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_
 WEFT__HOOK void weft__san_after(void *fake_stack)
 {
     (void)fake_stack;
+    pthread_sigmask(SIG_SETMASK, &weft__tsan_sigmask, NULL);
+}
+/* TSan allocates a fiber's signal state on first use, and drops a signal that arrives while it
+ * does. kill()'s interceptor allocates it (signal 0 sends nothing): at a fiber's first entry,
+ * and for the thread's own context, while signals are blocked. */
+WEFT__HOOK void weft__tsan_signal_state(void)
+{
+    kill(getpid(), 0);
 }
 #else
 WEFT__HOOK void weft__san_before(weft__coro_t *from, weft__coro_t *to, int from_finished)
@@ -91,10 +112,11 @@ WEFT__HOOK void weft__san_after(void *fake_stack)
 }
 #endif
 
-#if WEFT__ASAN
+#if WEFT__ASAN || WEFT__TSAN
 /* Under ASan a new coroutine must run a little code of ours before entry(arg): the
- * finish_switch_fiber of the switch that started it. entry and arg wait at the top of the
- * new stack, above the first frame, so weft__coro_t needs no room for them. */
+ * finish_switch_fiber of the switch that started it (under TSan: the signal mask put back).
+ * entry and arg wait at the top of the new stack, above the first frame, so weft__coro_t needs
+ * no room for them. */
 struct weft__boot {
     weft__coro_entry entry;
     void *arg;
@@ -103,6 +125,9 @@ struct weft__boot {
 static void weft__coro_boot(void *p)
 {
     struct weft__boot *b = p;
+#if WEFT__TSAN
+    weft__tsan_signal_state(); /* signals are still blocked by the switch that started us */
+#endif
     weft__san_after(NULL);
     b->entry(b->arg);
     weft__ctx_entry_returned();
@@ -127,6 +152,13 @@ int weft__coro_init_thread(weft__coro_t *c)
 #if WEFT__TSAN
     c->tsan_fiber = __tsan_get_current_fiber();
     c->tsan_owned = 0;
+    {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        weft__tsan_signal_state();
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
 #endif
     int err = weft__overflow_init_thread();
     if (err)
@@ -148,7 +180,7 @@ int weft__coro_make(weft__coro_t *c, weft__stack_t *stack, weft__coro_entry entr
     char *top = stack->hi;
     weft__coro_entry fn = entry;
     void *fn_arg = arg;
-#if WEFT__ASAN
+#if WEFT__ASAN || WEFT__TSAN
     struct weft__boot *b = (struct weft__boot *)(((uintptr_t)top - sizeof *b) & ~(uintptr_t)15);
     b->entry = entry;
     b->arg = arg;

@@ -1,7 +1,9 @@
 /* Name resolution: weft_getaddrinfo. Numeric addresses are parsed at once by libc; names go to
  * c-ares, one channel per loop, whose sockets the loop's poller watches and whose timeouts a
- * call_later handle keeps. Every list handed out is built here, one malloc per entry, so that
- * weft_freeaddrinfo frees it whichever path produced it. */
+ * call_later handle keeps. A name c-ares does not find goes to getaddrinfo(3) on the executor
+ * (src/thread/files.c) when nsswitch.conf names sources c-ares does not read (mDNS, LDAP, ...).
+ * Every list handed out is built here, one malloc per entry, so that weft_freeaddrinfo frees
+ * it whichever path produced it. */
 #define _GNU_SOURCE
 #include <ares.h>
 #include <arpa/inet.h>
@@ -291,7 +293,7 @@ static int ai_append(struct addrinfo ***tailp, int flags, int family, int sockty
     return 0;
 }
 
-static int copy_libc(const struct addrinfo *src, struct addrinfo **res) {
+int weft__addrinfo_copy(const struct addrinfo *src, struct addrinfo **res) {
     struct addrinfo *head = NULL, **tail = &head;
     for (; src; src = src->ai_next) {
         int rc = ai_append(&tail, src->ai_flags, src->ai_family, src->ai_socktype,
@@ -339,7 +341,7 @@ static int fail(int code, const char *fmt, ...) {
 
 static const char *str(const char *s) { return s ? s : "(null)"; }
 
-static int gai_fail(int eai, int err, const char *host, const char *port) {
+int weft__gai_fail(int eai, int err, const char *host, const char *port) {
     const char *what = gai_strerror(eai);
     switch (eai) {
     case EAI_NONAME:
@@ -485,7 +487,7 @@ static int append_numeric(struct addrinfo ***tailp, const char *addr, const char
     rc = getaddrinfo(addr, port, &lh, &lres);
     err = errno;
     if (rc != 0)
-        return gai_fail(rc, err, addr, port);
+        return weft__gai_fail(rc, err, addr, port);
     for (struct addrinfo *p = lres; p && rc == 0; p = p->ai_next) {
         rc = ai_append(tailp, hints->ai_flags, p->ai_family, p->ai_socktype, p->ai_protocol,
                        p->ai_addr, p->ai_addrlen, *canon);
@@ -590,6 +592,11 @@ static int resolve_name(weft_task_t *t, const char *host, const char *port,
         rc = copy_ares(q->result, hints, host, res);
         if (rc == 0 && !*res)
             rc = fail(WEFT_ENONAME, "%s: No address associated with hostname", host);
+    } else if ((q->status == ARES_ENOTFOUND || q->status == ARES_ENONAME ||
+                q->status == ARES_ENODATA) && weft__nss_hosts_beyond_dns()) {
+        /* Not in /etc/hosts nor DNS, but nsswitch.conf names other sources: ask libc. */
+        query_free(q);
+        return weft_getaddrinfo_system(host, port, hints, res);
     } else {
         rc = ares_fail(q, host, port);
     }
@@ -597,17 +604,15 @@ static int resolve_name(weft_task_t *t, const char *host, const char *port,
     return rc;
 }
 
-int weft_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
-                     struct addrinfo **res) {
-    struct addrinfo h = {0}, *lres = NULL;
-    weft_task_t *t;
-    int rc, err;
+int weft__addrinfo_hints(const char *host, const char *port, const struct addrinfo *hints,
+                         struct addrinfo **res, struct addrinfo *hp) {
+    struct addrinfo h = {0};
     if (!res)
         return WEFT_EINVAL;
     *res = NULL;
     if (!host && !port)
         return fail(WEFT_EINVAL, "neither host nor port given");
-    if (!(t = weft__current()))
+    if (!weft__current())
         return WEFT_EPERM;
     if (hints) {
         h.ai_flags = hints->ai_flags;
@@ -626,6 +631,17 @@ int weft_getaddrinfo(const char *host, const char *port, const struct addrinfo *
     if (h.ai_protocol == 0)
         h.ai_protocol = h.ai_socktype == SOCK_STREAM  ? IPPROTO_TCP
                         : h.ai_socktype == SOCK_DGRAM ? IPPROTO_UDP : 0;
+    *hp = h;
+    return 0;
+}
+
+int weft_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+                     struct addrinfo **res) {
+    struct addrinfo h, *lres = NULL;
+    weft_task_t *t = weft__current();
+    int rc, err;
+    if ((rc = weft__addrinfo_hints(host, port, hints, res, &h)) < 0)
+        return rc;
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
 
@@ -639,11 +655,11 @@ int weft_getaddrinfo(const char *host, const char *port, const struct addrinfo *
         err = errno;
     }
     if (rc == 0) {
-        rc = copy_libc(lres, res);
+        rc = weft__addrinfo_copy(lres, res);
         freeaddrinfo(lres);
         return rc;
     }
     if (rc != EAI_NONAME || !host || (h.ai_flags & AI_NUMERICHOST))
-        return gai_fail(rc, err, host, port);
+        return weft__gai_fail(rc, err, host, port);
     return resolve_name(t, host, port, &h, res);
 }

@@ -100,6 +100,16 @@ bool weft__stream_drop_work(weft__work_t *w);
 
 /* Resolver: frees the loop's c-ares channel (dns.c). */
 void weft__dns_loop_close(weft_loop_t *loop);
+/* weft_getaddrinfo's argument checks (-EPERM outside a task) and its hints as it applies them
+ * (*h); *res set to NULL. */
+int weft__addrinfo_hints(const char *host, const char *port, const struct addrinfo *hints,
+                         struct addrinfo **res, struct addrinfo *h);
+/* A copy of libc's list that weft_freeaddrinfo() frees. */
+int weft__addrinfo_copy(const struct addrinfo *src, struct addrinfo **res);
+/* getaddrinfo(3)'s EAI_* code (and errno for EAI_SYSTEM) as a WEFT_E* code, message set. */
+int weft__gai_fail(int eai, int err, const char *host, const char *port);
+/* nsswitch.conf's "hosts:" names a source other than files and dns (src/thread/files.c). */
+bool weft__nss_hosts_beyond_dns(void);
 
 /* Called by weft_loop_close(): closes what is left and frees the fd table. */
 void weft__net_loop_close(weft_loop_t *loop);

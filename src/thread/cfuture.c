@@ -6,7 +6,6 @@
  * until it has run. Tasks awaiting the future from other loops wait in a list of nodes on their
  * stacks, woken as in tsqueue.c (posted to their loop under the future's mutex). */
 #define _GNU_SOURCE
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -229,16 +228,8 @@ int weft_cfuture_result(weft_cfuture_t *cf, double timeout, void **value) {
         pthread_mutex_unlock(&cf->lock);
         return WEFT_EDEADLK; /* the loop that must complete it is this thread's */
     }
-    if (timeout < WEFT_NEVER) {
-        double s = timeout > 0 ? timeout : 0;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += (time_t)s;
-        dl.tv_nsec += (long)((s - floor(s)) * 1e9);
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-    }
+    if (timeout < WEFT_NEVER)
+        weft__deadline(&dl, timeout);
     while (!cf->done && rc != ETIMEDOUT)
         rc = timeout < WEFT_NEVER ? pthread_cond_timedwait(&cf->cond, &cf->lock, &dl)
                                   : pthread_cond_wait(&cf->cond, &cf->lock);

@@ -10,7 +10,6 @@
  * inbox, or, if the loop already has it, waits for it to run. Posting happens under the queue's
  * mutex, so a task that finds its node unlinked knows it is already in the inbox. */
 #define _GNU_SOURCE
-#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -327,16 +326,8 @@ static int thread_wait(weft_tsqueue_t *q, waiter_t *w, double timeout) {
     pthread_cond_init(&cond, &attr);
     pthread_condattr_destroy(&attr);
     w->cond = &cond;
-    if (timeout < WEFT_NEVER) {
-        double s = timeout > 0 ? timeout : 0;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += (time_t)s;
-        dl.tv_nsec += (long)((s - floor(s)) * 1e9);
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-    }
+    if (timeout < WEFT_NEVER)
+        weft__deadline(&dl, timeout);
     while (w->state == W_WAITING && rc != ETIMEDOUT)
         rc = timeout < WEFT_NEVER ? pthread_cond_timedwait(&cond, &q->lock, &dl)
                                   : pthread_cond_wait(&cond, &q->lock);

@@ -3,9 +3,11 @@
  * poller. Also call_soon_threadsafe, holds, and the [loop thread] check. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/internal.h"
@@ -66,8 +68,10 @@ int weft__loop_post(weft_loop_t *loop, weft__work_t *w) {
         return WEFT_ESHUTDOWN;
     }
     weft__queue_push(&loop->inbox, w);
-    pthread_mutex_unlock(&loop->inbox_lock);
+    /* Woken under the lock: once the loop has the item it may finish and close, and closing
+     * takes this lock, so the loop (and its eventfd) outlives this call. */
     weft__loop_wake(loop, WEFT__PENDING_INBOX);
+    pthread_mutex_unlock(&loop->inbox_lock);
     return 0;
 }
 
@@ -134,6 +138,17 @@ void weft__thread_loop_close(weft_loop_t *loop) {
     }
 }
 
+void weft__deadline(struct timespec *dl, double timeout) {
+    double s = timeout > 0 ? timeout : 0;
+    clock_gettime(CLOCK_MONOTONIC, dl);
+    dl->tv_sec += (time_t)s;
+    dl->tv_nsec += (long)((s - floor(s)) * 1e9);
+    if (dl->tv_nsec >= 1000000000L) {
+        dl->tv_sec++;
+        dl->tv_nsec -= 1000000000L;
+    }
+}
+
 /* ---- call_soon_threadsafe -------------------------------------------------------------- */
 
 typedef struct ts_call {
@@ -178,9 +193,12 @@ void weft_loop_hold(weft_loop_t *loop) {
 
 void weft_loop_release(weft_loop_t *loop) {
     /* The last release must wake a loop that waits only because of the hold: it may now have
-     * to report that nothing can happen. */
+     * to report that nothing can happen. Under the inbox lock, as in weft__loop_post: the
+     * loop may close as soon as the hold is gone. */
+    pthread_mutex_lock(&loop->inbox_lock);
     if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 1)
         weft__loop_wake(loop, WEFT__PENDING_INBOX);
+    pthread_mutex_unlock(&loop->inbox_lock);
 }
 
 #ifdef WEFT_THREAD_CHECKS

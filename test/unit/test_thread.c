@@ -287,7 +287,8 @@ TEST(run_coroutine_threadsafe_timeout_then_cancel) {
     ASSERT(wt_now() - t0 >= 0.045);
     ASSERT(!weft_cfuture_done(cf));
     ASSERT_EQ_INT(weft_cfuture_cancel(cf), 1);
-    ASSERT_EQ_INT(weft_cfuture_cancel(cf), 1); /* asked again: still pending */
+    /* Asked again: 1 while still pending, 0 if the task has already ended. */
+    ASSERT(weft_cfuture_cancel(cf) == 1 || weft_cfuture_done(cf));
     ASSERT_EQ_INT(weft_cfuture_result(cf, 5, NULL), WEFT_ECANCELED);
     ASSERT(weft_cfuture_cancelled(cf));
     ASSERT(wt_now() - t0 < 2);
