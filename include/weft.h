@@ -237,6 +237,28 @@ WEFT_EXTERN int weft_create_task(weft_task_t **task, weft_task_fn fn, void *arg,
                                  const weft_task_options_t *opts);
 WEFT_EXTERN int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn,
                                       void *arg, const weft_task_options_t *opts);
+/* The same, with the call site the task reports in debug output (weft_task_created_at()). The
+ * two calls above are macros for these where the compiler allows (GNU C): a task remembers
+ * where it was created at the cost of one pointer. */
+typedef struct weft_site {
+    const char *file;
+    int line;
+    const char *func;
+} weft_site_t;
+WEFT_EXTERN int weft_create_task_at(const weft_site_t *site, weft_task_t **task, weft_task_fn fn,
+                                    void *arg, const weft_task_options_t *opts);
+WEFT_EXTERN int weft_loop_create_task_at(const weft_site_t *site, weft_loop_t *loop,
+                                         weft_task_t **task, weft_task_fn fn, void *arg,
+                                         const weft_task_options_t *opts);
+#if defined(__GNUC__) && !defined(WEFT_NO_SITE_MACROS)
+#define WEFT_SITE                                                                      \
+    (__extension__({                                                                   \
+        static const weft_site_t weft_site_ = {__FILE__, __LINE__, __func__};          \
+        &weft_site_;                                                                   \
+    }))
+#define weft_create_task(...) weft_create_task_at(WEFT_SITE, __VA_ARGS__)
+#define weft_loop_create_task(...) weft_loop_create_task_at(WEFT_SITE, __VA_ARGS__)
+#endif
 
 WEFT_EXTERN weft_task_t *weft_current_task(void);    /* NULL outside tasks; no reference */
 /* asyncio.all_tasks(): stores up to `max` unfinished tasks of `loop` (no references: valid
@@ -1086,6 +1108,122 @@ WEFT_EXTERN int weft_remove_signal_handler(weft_loop_t *loop, int signo);
  * SIGTERM), 1 for any other value. `return weft_exit_status(weft_run(main_fn, arg, NULL));` */
 WEFT_EXTERN int weft_run_signal(void);
 WEFT_EXTERN int weft_exit_status(int rc);
+
+/* ------------------------------------------------------------------------------------------
+ * Logging
+ *
+ * Everything weft reports (slow callbacks, tasks destroyed while pending, errors never
+ * retrieved, deadlocks, ...) goes through one logger. Levels are Python logging's. The default
+ * sink writes "YYYY-MM-DD HH:MM:SS.mmm weft LEVEL: message" lines (local time) to stderr, one
+ * write(2) per line so that lines of several threads never interleave; messages below the
+ * level (default WEFT_LOG_WARNING, or WEFT_LOG_LEVEL=debug|info|warning|error or a number in
+ * the environment, read once, when weft first logs) are dropped before they are formatted.
+ * Only the coroutine layer's fatal reports (a task's stack overflow, written from inside the
+ * SIGSEGV handler) bypass the logger.
+ * [any thread]
+ * ---------------------------------------------------------------------------------------- */
+
+enum weft_log_level {
+    WEFT_LOG_DEBUG = 10,
+    WEFT_LOG_INFO = 20,
+    WEFT_LOG_WARNING = 30,
+    WEFT_LOG_ERROR = 40,
+};
+/* A sink gets each message (one line, no newline, valid during the call), its level and arg.
+ * It may be called from any thread that logs, one call at a time (under a lock: what the sink
+ * itself logs goes to the default sink). */
+typedef void (*weft_log_fn)(int level, const char *message, void *arg);
+/* NULL restores the default sink. */
+WEFT_EXTERN void weft_log_set_sink(weft_log_fn sink, void *arg);
+WEFT_EXTERN void weft_log_set_level(int level);
+WEFT_EXTERN int weft_log_get_level(void);
+WEFT_EXTERN void weft_log(int level, const char *fmt, ...) WEFT_PRINTF(2, 3);
+/* "WARNING"; "Level 25" for a level without a name, as Python's logging.getLevelName(). */
+WEFT_EXTERN const char *weft_log_level_name(int level);
+
+/* ------------------------------------------------------------------------------------------
+ * Debug mode (asyncio's debug=True), task dumps and the monitor (aiomonitor)
+ * ---------------------------------------------------------------------------------------- */
+
+/* loop.set_debug() [loop thread]. New loops start in debug mode when WEFT_DEBUG=1 (or true,
+ * yes) is in the environment. In debug mode the loop:
+ *   - warns when one task step (from the task's resumption to its next suspension) or one
+ *     callback runs longer than the slow-callback duration (default 0.1 s; asyncio's
+ *     slow_callback_duration; measured on the real clock, even with a virtual one):
+ *     "Executing <Task 'worker' #12 created at app.c:42 in main> took 0.201 seconds", or
+ *     "Executing <Handle on_tick> took ..." for a callback (its symbol if the dynamic linker
+ *     knows it, as for a program linked with -rdynamic, else its address and object);
+ *   - checks that loop calls come from the loop's thread, as WEFT_THREAD_CHECKS builds do (an
+ *     ERROR is logged and the process aborts);
+ *   - warns about streams, servers, UDP endpoints and subprocesses still open when the loop
+ *     closes ("unclosed stream fd 7 (peer 127.0.0.1:5000)", "unclosed server 127.0.0.1:8888",
+ *     "unclosed subprocess pid 1234 (still running)").
+ * Tasks destroyed while pending and errors never retrieved are reported with the task's
+ * creation site in any mode. With debug mode off none of this costs anything measurable.
+ * set_slow_callback_duration ignores a negative or NaN duration. */
+WEFT_EXTERN void weft_loop_set_debug(weft_loop_t *loop, int enabled);
+WEFT_EXTERN int weft_loop_get_debug(const weft_loop_t *loop);
+WEFT_EXTERN void weft_loop_set_slow_callback_duration(weft_loop_t *loop, double seconds);
+
+/* Where a task was created ("file.c:42 in func"), or NULL if unknown. weft_create_task() and
+ * weft_loop_create_task() are macros that record their call site. */
+WEFT_EXTERN const char *weft_task_created_at(const weft_task_t *t, char *buf, size_t len);
+/* What a suspended task waits on, e.g. "sleep (1.50 s left)", "future", "task #12 'worker'",
+ * "lock", "queue get", "fd 7 readable", "executor job"; "ready" / "running" / "done"
+ * otherwise. Writes into buf and returns it. [loop thread] */
+WEFT_EXTERN const char *weft_task_waiting_on(const weft_task_t *t, char *buf, size_t len);
+/* The symbolised backtrace of a suspended task's stack (libunwind), one frame per line,
+ * innermost first, from the call that suspended it down to the task's body and the library's
+ * entry frame ("#0 weft_sleep+0x57 (libweft.so.0)", "#1 worker+0x23 (myprog)"), read from its
+ * saved context. Static functions are named too, unless the object was stripped; a function
+ * the compiler inlined, or left through a tail call, has no frame of its own. At most 64
+ * frames. Returns the number of frames (the text is cut to fit len, NUL-terminated; buf may
+ * be NULL with len 0 to count), -EBUSY for the running task, -ENOENT for one not started or
+ * done, -EINVAL for a NULL task or a future, -ENOTSUP where weft cannot unwind (only x86-64
+ * stacks are unwound). [loop thread] */
+WEFT_EXTERN int weft_task_backtrace(const weft_task_t *t, char *buf, size_t len);
+/* Writes every unfinished task of the loop, oldest first, to fd, as Go's goroutine dump does:
+ *     task #4 'worker': waiting on queue, age 12.5 s, stack 3 KiB in use
+ *         created at app.c:42 in main_task
+ *         #0 ...backtrace
+ * The age is "unknown" for tasks created while neither debug mode nor the monitor was on.
+ * SIGQUIT (Ctrl-\) makes a loop in debug mode or with a monitor write this dump to stderr, and
+ * the program goes on (as a Go program prints its goroutines, without exiting). The dump is
+ * written by the loop's thread between two steps, so a loop blocked in a long step writes it
+ * when the step ends. It is installed only while SIGQUIT has its default disposition: a handler
+ * the application set, with sigaction() or weft_add_signal_handler(), stays in charge. It never
+ * keeps run_until_complete from reporting -EDEADLK. [loop thread] */
+WEFT_EXTERN void weft_loop_dump_tasks(weft_loop_t *loop, int fd);
+
+/* The monitor (aiomonitor): a line-oriented console served by the loop itself, for nc / socat
+ * or the weft-monitor client (`weft-monitor ADDRESS [COMMAND...]`). Commands:
+ *     ps          ID, NAME, STATE, WAITING ON, AGE, STACK of every task
+ *     where ID    the task's report as in weft_loop_dump_tasks() (its backtrace)
+ *     cancel ID   weft_cancel(), then waits up to 1 s and says how the task ended
+ *     stats       weft_loop_stats(), watched fds, resident memory, loop time, debug mode
+ *     help, quit
+ * Each answer is followed by the prompt "weft> "; an error answer starts with "error:".
+ * address: a path (a Unix socket, made 0600; a stale socket file is replaced, a live one is
+ * -EADDRINUSE), or "127.0.0.1:PORT", "[::1]:PORT", "localhost:PORT": loopback only (any other
+ * host is -EINVAL), port 0 picks a free one (weft_monitor_port()). The socket is made at once,
+ * so the call works before the loop runs as well as from a task or a callback, and returns
+ * bind()'s error. The monitor keeps nothing alive: its sockets are not "watched" descriptors
+ * (a loop with nothing else to wait for still reports -EDEADLK; weft_run() still ends), and its
+ * own tasks (one per connection) are left out of listings, dumps and deadlock reports. Its
+ * console is served whenever the loop polls (when it waits, and every few dozen steps while
+ * other descriptors are watched): a loop kept busy by tasks alone, with no descriptor
+ * watched, answers once it rests. Also turns on creation times (task ages) and the SIGQUIT
+ * dump.
+ * WEFT_MONITOR=address in the environment starts it on the first loop of the process that runs
+ * (a failure is logged; the address it listens on is logged at INFO level). Errors:
+ * -EINVAL, -ENAMETOOLONG, -EALREADY (the loop has one), -ESHUTDOWN, -EADDRINUSE, socket(),
+ * bind() and listen()'s -errno. [loop thread] */
+WEFT_EXTERN int weft_monitor_start(weft_loop_t *loop, const char *address);
+/* Stops listening (the socket file is removed) and closes every console; NULL or a loop
+ * without a monitor is allowed. Closing the loop stops it too. [loop thread] */
+WEFT_EXTERN void weft_monitor_stop(weft_loop_t *loop);
+/* The TCP port it listens on; 0 for a Unix socket or no monitor. */
+WEFT_EXTERN int weft_monitor_port(const weft_loop_t *loop);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages weft builds and tests with, only those that are missing.
 set -e
-PKGS="build-essential cmake pkg-config valgrind libssl-dev openssl libc-ares-dev python3"
+PKGS="build-essential cmake pkg-config valgrind libssl-dev openssl libc-ares-dev libunwind-dev python3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -317,6 +317,7 @@ int weft_wait(weft_future_t *const *fs, size_t n, int return_when, double timeou
     if (rc == 0) {
         t->run->abort_wait = wait_abort;
         t->run->abort_arg = &ws;
+        WEFT__WAITING(t, "wait", NULL);
         rc = weft__suspend(t);
         t->run->abort_wait = NULL;
         weft__timer_stop(t->loop, &t->timer);
@@ -433,6 +434,7 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_future_t **f) {
         ac->waiting = t;
         t->run->abort_wait = ac_abort;
         t->run->abort_arg = ac;
+        WEFT__WAITING(t, "as_completed", NULL);
         rc = weft__suspend(t);
         t->run->abort_wait = NULL;
         ac->waiting = NULL;
@@ -571,6 +573,7 @@ static void tg_wait_children(weft_taskgroup_t *tg) {
     tg->waiting = true;
     t->run->abort_wait = tg_wait_abort;
     t->run->abort_arg = tg;
+    WEFT__WAITING(t, "taskgroup", tg);
     while (tg->npending > 0) {
         /* Cancelled from outside while waiting: cancel the children, keep waiting for them. */
         if (weft__suspend(t) == WEFT_ECANCELED && !tg->aborting)

@@ -40,10 +40,12 @@ int weft_create_future(weft_future_t **future) {
 weft_future_t *weft_ref(weft_future_t *f) { return weft__ref(f); }
 
 static void report_unretrieved(weft_future_t *f) {
+    char site[300];
     if (f->kind == WEFT__TASK)
-        weft__log("Task error was never retrieved: task #%llu '%s': %s (%s)",
+        weft__log("Task error was never retrieved: task #%llu '%s': %s (%s)%s",
                   (unsigned long long)f->id, weft_task_name(f),
-                  f->msg ? f->msg : weft_strerror(f->code), weft_err_name(f->code));
+                  f->msg ? f->msg : weft_strerror(f->code), weft_err_name(f->code),
+                  weft__site_suffix(f, site, sizeof site));
     else
         weft__log("Future error was never retrieved: %s (%s)",
                   f->msg ? f->msg : weft_strerror(f->code), weft_err_name(f->code));
@@ -89,6 +91,12 @@ static void donecb_run(weft__work_t *w) {
     d->cb(d->future, d->arg);
     weft__unref(d->future);
     free(d);
+}
+
+void *weft__done_work_fn(const weft__work_t *w) {
+    return w->run == donecb_run
+               ? (void *)(uintptr_t)weft__container_of(w, donecb_t, work)->cb
+               : NULL;
 }
 
 void weft__drop_work(weft__work_t *w) {
@@ -320,6 +328,7 @@ int weft__await(weft_future_t *f, void **value, int owned_refs) {
         weft__waiter_add(f, &aw.waiter);
         t->run->abort_wait = await_abort;
         t->run->abort_arg = &aw;
+        WEFT__WAITING(t, "await", f);
         rc = weft__suspend(t);
         if (rc == WEFT_ECANCELED && f->state == WEFT__PENDING) {
             /* asyncio passes the awaiter's cancellation on to what it awaits, then lets that

@@ -119,6 +119,10 @@ typedef struct weft__run {
     void (*abort_wait)(struct weft__run *run, void *arg);
     void *abort_arg;
     void *value;                    /* the body's result, until the loop completes the task */
+    /* What the task is suspended on, for weft_task_waiting_on() and the deadlock report: a
+     * static description ("lock", "queue get", ...) and the object, set at each suspension. */
+    const char *wait_what;
+    const void *wait_obj;
     int shield_depth;
     int cancel_level;               /* highest shield depth a pending cancel reaches */
 } weft__run_t;
@@ -149,7 +153,13 @@ struct weft_future {
     struct weft__timer timer;
     uint64_t id;
     struct weft_future *all_prev, *all_next; /* the loop's list of unfinished tasks */
+    const weft_site_t *site;    /* where it was created, or NULL */
     uint32_t stack_size;
+    /* Milliseconds from the loop's creation to the task's, plus 1; 0: not known (read only
+     * while debug mode or the monitor is on). 32 bits, with `hidden`, fill what would otherwise
+     * be padding: a task stays 160 bytes. */
+    uint32_t created_ms;
+    bool hidden;                /* weft's own (the monitor's): not listed, not in reports */
     /* Why the task was woken. Here and not in the run state: waking a sleeping task then
      * touches only this struct, not its (cold) stack page. */
     int wake_status;
@@ -218,6 +228,13 @@ struct weft_loop {
     unsigned executor_workers;
     struct weft__signals *signals;         /* handlers of this loop (src/process/signal.c) */
     struct weft__procs *procs;             /* child processes (src/process/process.c) */
+    /* Debug mode and the monitor (src/debug). */
+    bool debug;
+    double slow_callback_duration;
+    double epoch;                  /* loop time at creation: tasks' created_ms count from it */
+    double debug_began;            /* debug mode: when the running step or callback began */
+    struct weft__monitor *monitor;
+    struct weft__quitdump *quitdump;   /* the SIGQUIT task dump, while debug or monitor is on */
 };
 
 /* ---- shared by the core files --------------------------------------------------------- */
@@ -302,6 +319,10 @@ int weft__suspend(weft_task_t *t);
  * that must run to their end (an await after passing its cancellation on). */
 int weft__suspend_raw(weft_task_t *t);
 void weft__task_step(weft__work_t *w);
+/* Every suspension site says what the task waits on (weft_task_waiting_on(), the deadlock
+ * report, the monitor): a static description and the object it is about. */
+#define WEFT__WAITING(t, what, obj) \
+    ((t)->run->wait_what = (what), (t)->run->wait_obj = (const void *)(obj))
 static inline bool weft__cancel_visible(const weft_task_t *t) {
     return t->cancelling > 0 && t->run->shield_depth <= t->run->cancel_level;
 }
@@ -353,10 +374,11 @@ void weft__process_loop_close(weft_loop_t *loop);    /* src/process/process.c */
 
 /* Internal signal watchers (src/process/signal.c): any number per signal and loop, beside the
  * user's handler; cb runs on the loop's thread after the signal arrived (once for a burst).
- * Used for SIGCHLD where the kernel has no pidfd. A watcher counts as "expected from outside"
- * (no -EDEADLK while one is registered). cb is called inline by the loop's signal dispatch
- * (possibly from within its poll), like an io callback: it may wake tasks, complete futures and
- * unwatch itself or other watchers, never suspend or run user code. watch: 0, -EINVAL (bad
+ * Used for SIGCHLD where the kernel has no pidfd, and for the SIGQUIT task dump. A watcher
+ * counts as "expected from outside" (no -EDEADLK while one is registered) unless it is `quiet`.
+ * cb is called inline by the loop's signal dispatch (possibly from within its poll), like an
+ * io callback: it may wake tasks, complete futures and unwatch itself or other watchers, never
+ * suspend or run user code. watch: 0, -EINVAL (bad
  * signo, no cb), -ESHUTDOWN, -ENOMEM; the struct stays the caller's and must live until
  * unwatched (or the loop closed). unwatch of a watcher not registered does nothing. */
 typedef struct weft__sigwatch weft__sigwatch_t;
@@ -364,6 +386,9 @@ struct weft__sigwatch {
     weft__sigwatch_t *next;
     int signo;
     void (*cb)(weft__sigwatch_t *w);
+    /* Not "expected from outside": a debugging aid (the SIGQUIT task dump) must not keep
+     * run_until_complete from reporting -EDEADLK. */
+    bool quiet;
 };
 int weft__signal_watch(weft_loop_t *loop, weft__sigwatch_t *w);
 void weft__signal_unwatch(weft_loop_t *loop, weft__sigwatch_t *w);
@@ -375,20 +400,61 @@ void weft__signal_run_begin(weft_loop_t *loop, weft_task_t *main_task);
 int weft__signal_run_end(weft_loop_t *loop);
 extern __thread int weft__run_signo __attribute__((tls_model("initial-exec")));
 
-/* [loop thread] checks (WEFT_THREAD_CHECKS builds): a call made on another thread while the
- * loop runs aborts with the call's name. */
+/* [loop thread] checks (WEFT_THREAD_CHECKS builds, and loops in debug mode): a call made on
+ * another thread while the loop runs logs the call's name and aborts. Without
+ * WEFT_THREAD_CHECKS a call costs one predictable branch on loop->debug. */
+__attribute__((noreturn, cold)) void weft__wrong_thread(const weft_loop_t *loop, const char *fn);
 #ifdef WEFT_THREAD_CHECKS
-void weft__wrong_thread(const weft_loop_t *loop, const char *fn);
+#define WEFT__THREAD_CHECKED(loop) 1
+#else
+#define WEFT__THREAD_CHECKED(loop) weft__unlikely((loop)->debug)
+#endif
 #define WEFT__LOOP_THREAD(loop)                                                     \
     do {                                                                            \
-        if ((loop)->running && weft__tls_loop != (loop))                            \
+        if (WEFT__THREAD_CHECKED(loop) && (loop)->running && weft__tls_loop != (loop)) \
             weft__wrong_thread((loop), __func__);                                   \
     } while (0)
-#else
-#define WEFT__LOOP_THREAD(loop) ((void)0)
-#endif
 
-/* Logging (stderr for now). */
+/* A task's creation time as it is kept (weft_future.created_ms). */
+static inline uint32_t weft__created_ms(const weft_loop_t *loop) {
+    double ms = (weft__now(loop) - loop->epoch) * 1000.0 + 1;
+    return ms < UINT32_MAX ? (uint32_t)ms : UINT32_MAX;
+}
+
+/* src/debug/tasks.c: logs the deadlock report (every task and what it waits on). */
+void weft__deadlock_report(weft_loop_t *loop, const weft_future_t *awaited);
+/* src/debug/monitor.c. Called when a loop starts running: the first loop of the process
+ * starts the monitor WEFT_MONITOR names, and the SIGQUIT dump follows debug mode. */
+void weft__monitor_loop_enter(weft_loop_t *loop);
+/* src/debug/backtrace.c. Installs or removes the loop's SIGQUIT task dump to match
+ * loop->debug || loop->monitor: called when either changes (and when a loop starts running). */
+void weft__quitdump_sync(weft_loop_t *loop);
+
+/* ---- logging and debug mode (src/core/log.c) ------------------------------------------- */
+
+/* weft_log() for the library's own reports: weft__log at WARNING, weft__log_at at any level. */
 void weft__log(const char *fmt, ...) WEFT_PRINTF(1, 2);
+void weft__log_at(int level, const char *fmt, ...) WEFT_PRINTF(2, 3);
+void weft__vlog(int level, const char *fmt, va_list ap);
+/* WEFT_DEBUG=1 (or true, yes, on) in the environment: new loops start in debug mode. */
+bool weft__debug_env(void);
+/* The monotonic clock in seconds, even for a virtual-clock loop (debug mode times real work). */
+double weft__debug_clock(void);
+/* Debug mode, the running task `t` stops running (it suspends or ends): its step is reported
+ * if it was slow, and loop->debug_began restarts for whatever runs next. */
+void weft__debug_task_left(weft_loop_t *loop, weft_task_t *t);
+/* Debug mode, a callback (fn: the user's function, or the work item's) that began at `began`
+ * has returned: reported if it was slow. */
+void weft__debug_callback_done(weft_loop_t *loop, void *fn, double began);
+/* The user's function behind a queued work item, for that report: a done callback
+ * (future.c), a call_soon_threadsafe (wake.c), an add_reader / add_writer callback (net/fd.c);
+ * NULL if `w` is not one of theirs. */
+void *weft__done_work_fn(const weft__work_t *w);
+void *weft__posted_work_fn(const weft__work_t *w);
+void *weft__net_work_fn(const weft__work_t *w);
+/* " (created at file.c:42 in func)" for a task whose creation site is known, else "". */
+const char *weft__site_suffix(const weft_task_t *t, char *buf, size_t len);
+/* "127.0.0.1:80", "[::1]:80", "unix:/path"; "" for an unnamed socket. Returns the length. */
+size_t weft__format_sockaddr(char *buf, size_t len, const struct sockaddr *sa, socklen_t salen);
 
 #endif

@@ -68,6 +68,9 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_options_t *opts) {
         return WEFT_ENOMEM;
     }
     loop->executor_workers = opts ? opts->executor_workers : 0;
+    loop->epoch = weft__now(loop);
+    loop->slow_callback_duration = 0.1; /* asyncio's default */
+    loop->debug = weft__debug_env();
     rc = weft__poll_init(&loop->poll);
     if (rc == 0 && (rc = weft__wake_init(loop)) < 0)
         weft__poll_close(&loop->poll);
@@ -213,6 +216,37 @@ static void fire_timer(weft_loop_t *loop, struct weft__timer *t) {
     }
 }
 
+/* The function a work item will call for the user, for debug mode's report of a slow one:
+ * read before it runs, since running frees it. */
+static void *work_fn(weft__work_t *w) {
+    void *fn;
+    if (w->run == handle_run)
+        return (void *)(uintptr_t)weft__container_of(w, weft_handle_t, work)->cb;
+    if ((fn = weft__done_work_fn(w)) || (fn = weft__posted_work_fn(w)) ||
+        (fn = weft__net_work_fn(w)))
+        return fn;
+    return (void *)(uintptr_t)w->run;
+}
+
+/* The batch in debug mode: each callback is timed here; a task step is timed where the task
+ * is switched in and out (weft__debug_task_left), since tasks hand over to each other without
+ * coming back to this loop. Kept apart so that the usual batch has no clock read. */
+static void run_batch_debug(weft_loop_t *loop) {
+    weft__work_t *w;
+    while ((w = loop->batch)) {
+        loop->batch = w->next;
+        if (w->run == weft__task_step) {
+            loop->debug_began = weft__debug_clock();
+            w->run(w);
+        } else {
+            void *fn = work_fn(w);
+            double began = weft__debug_clock();
+            w->run(w);
+            weft__debug_callback_done(loop, fn, began);
+        }
+    }
+}
+
 /* Returns 0, or -EDEADLK when nothing is ready, no timer is armed, no fd is watched and
  * nothing outside the loop (another thread, a signal) is expected: no event can ever arrive,
  * and blocking would hang forever. */
@@ -268,6 +302,10 @@ static int run_once(weft_loop_t *loop) {
     /* Only what is ready now runs in this iteration; what it schedules waits for the next.
      * Tasks take items from the batch too (weft__sched_leave), so it is re-read each time. */
     weft__iteration_begin(loop);
+    if (weft__unlikely(loop->debug)) {
+        run_batch_debug(loop);
+        return 0;
+    }
     while ((w = loop->batch)) {
         loop->batch = w->next;
         w->run(w);
@@ -286,6 +324,7 @@ static int loop_enter(weft_loop_t *loop) {
         return rc;
     loop->running = true;
     weft__tls_loop = loop;
+    weft__monitor_loop_enter(loop); /* WEFT_MONITOR, and the SIGQUIT dump of debug mode */
     return 0;
 }
 
@@ -359,6 +398,8 @@ int weft_loop_run_until_complete(weft_loop_t *loop, weft_future_t *f, void **res
             queue_remove(&loop->ready, &sw.work);
         loop_leave(loop);
         if (f->state == WEFT__PENDING) {
+            if (rc == WEFT_EDEADLK)
+                weft__deadlock_report(loop, f);
             weft__unref(f);
             weft__set_errmsg(rc == WEFT_EDEADLK ? "the future can never complete: nothing is "
                                                   "ready, scheduled or watched"
@@ -493,7 +534,7 @@ int weft_run_with(const weft_loop_options_t *opts, weft_task_fn main, void *arg,
         return WEFT_EBUSY; /* asyncio.run() cannot be called from a running event loop */
     if ((rc = weft_loop_new(&loop, opts)) < 0)
         return rc;
-    rc = weft_loop_create_task(loop, &task, main, arg, NULL);
+    rc = weft_loop_create_task_at(NULL, loop, &task, main, arg, NULL);
     if (rc == 0) {
         /* Ctrl-C and SIGTERM cancel main so that its clean-up runs (asyncio.Runner), from the
          * start until main is done; the remaining tasks are then cancelled without them. */
@@ -517,13 +558,4 @@ int weft_run_with(const weft_loop_options_t *opts, weft_task_fn main, void *arg,
 
 int weft_run(weft_task_fn main, void *arg, void **result) {
     return weft_run_with(NULL, main, arg, result);
-}
-
-void weft__log(const char *fmt, ...) {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "weft: %s\n", line);
 }

@@ -30,8 +30,8 @@ weft_task_t *weft__current(void) {
 
 weft_task_t *weft_current_task(void) { return weft__current(); }
 
-int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn, void *arg,
-                          const weft_task_options_t *opts) {
+int weft_loop_create_task_at(const weft_site_t *site, weft_loop_t *loop, weft_task_t **task,
+                             weft_task_fn fn, void *arg, const weft_task_options_t *opts) {
     weft_task_t *t;
     if (!loop || !fn || (opts && opts->stack_size > UINT32_MAX))
         return WEFT_EINVAL;
@@ -55,6 +55,10 @@ int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn
     t->id = task_id(loop);
     t->stack_size = (uint32_t)(opts && opts->stack_size ? opts->stack_size : loop->stack_size);
     t->tstate = WEFT__T_NEW;
+    t->site = site;
+    t->hidden = false;
+    /* Ages are for the monitor and debug output: the clock is read only when they are on. */
+    t->created_ms = weft__unlikely(loop->debug || loop->monitor) ? weft__created_ms(loop) : 0;
     t->all_prev = NULL;
     t->all_next = loop->all_tasks;
     if (loop->all_tasks)
@@ -72,11 +76,22 @@ int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn
     return 0;
 }
 
-int weft_create_task(weft_task_t **task, weft_task_fn fn, void *arg,
-                     const weft_task_options_t *opts) {
+int weft_create_task_at(const weft_site_t *site, weft_task_t **task, weft_task_fn fn, void *arg,
+                        const weft_task_options_t *opts) {
     if (!weft__tls_loop)
         return WEFT_EPERM;
-    return weft_loop_create_task(weft__tls_loop, task, fn, arg, opts);
+    return weft_loop_create_task_at(site, weft__tls_loop, task, fn, arg, opts);
+}
+
+/* The functions behind the macros, for callers that cannot use them (other languages). */
+int(weft_loop_create_task)(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn, void *arg,
+                           const weft_task_options_t *opts) {
+    return weft_loop_create_task_at(NULL, loop, task, fn, arg, opts);
+}
+
+int(weft_create_task)(weft_task_t **task, weft_task_fn fn, void *arg,
+                      const weft_task_options_t *opts) {
+    return weft_create_task_at(NULL, task, fn, arg, opts);
 }
 
 static void task_finish(weft_task_t *t, int rc, void *value, char *failmsg);
@@ -88,6 +103,7 @@ static inline void run_rebind(weft__run_t *run, weft_task_t *t) {
     run->errmsg = NULL;
     run->failmsg = NULL;
     run->abort_wait = NULL;
+    run->wait_what = NULL;
     run->shield_depth = 0;
     run->cancel_level = 0;
     t->run = run;
@@ -130,6 +146,8 @@ static void task_main(void *p) {
         int rc = t->fn(t->arg, &value);
         uint32_t stack_size = t->stack_size;
         char *failmsg;
+        if (weft__unlikely(loop->debug)) /* its last step ends here */
+            weft__debug_task_left(loop, t);
         if (weft__unlikely(run->scopes != NULL)) {
             /* A scope is part of this stack, which is about to be reused: its timer must go. */
             weft__log("task #%llu '%s' returned with a timeout scope still open",
@@ -277,6 +295,10 @@ static void sched_leave(weft_task_t *t) {
     weft_loop_t *loop = t->loop;
     weft__work_t *w;
     weft_task_t *next;
+    /* Every step but a task's last ends here (that one in task_main): timing it here covers
+     * steps that hand over to another task as well as those that return to the loop. */
+    if (weft__unlikely(loop->debug))
+        weft__debug_task_left(loop, t);
     for (;;) {
         w = loop->batch;
         if (!w) {
@@ -374,6 +396,7 @@ static int sleep_until(weft_task_t *t, double when) {
     rc = weft__timer_start(t->loop, &t->timer, when, WEFT__TIMER_TASK);
     if (rc < 0)
         return rc;
+    WEFT__WAITING(t, "sleep", NULL);
     rc = weft__suspend(t);
     weft__timer_stop(t->loop, &t->timer);
     return rc == WEFT__WAKE_TIMER ? 0 : rc;
@@ -446,12 +469,18 @@ void weft__task_destroy(weft_task_t *t) {
 /* Loop close: a task that never finished loses its stack without being resumed, as asyncio
  * drops a pending task's coroutine. What its suspension registered elsewhere is undone first. */
 void weft__task_abandon(weft_task_t *t) {
-    weft__log("Task was destroyed but it is pending: task #%llu '%s'", (unsigned long long)t->id,
-              weft_task_name(t));
-    if (t->run) {
-        weft__run_t *run = t->run;
-        if (run->abort_wait)
-            run->abort_wait(run, run->abort_arg);
+    weft__run_t *run = t->run;
+    char site[300];
+    /* Undone before the report, which takes time (a sink, the first message's time zone):
+     * meanwhile another thread could act on what the task registered (an executor could start
+     * the task's queued job). */
+    if (run && run->abort_wait)
+        run->abort_wait(run, run->abort_arg);
+    if (!t->hidden) /* weft's own (a monitor console) are not the program's business */
+        weft__log("Task was destroyed but it is pending: task #%llu '%s'%s",
+                  (unsigned long long)t->id, weft_task_name(t),
+                  weft__site_suffix(t, site, sizeof site));
+    if (run) {
         for (weft_timeout_t *to = run->scopes; to; to = to->outer)
             weft__timer_stop(t->loop, &to->timer);
         free(run->failmsg);

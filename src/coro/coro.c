@@ -138,6 +138,8 @@ void weft__ctx_entry_returned(void)
 {
     static const char msg[] = "weft: a coroutine's entry function returned; it must end with "
                               "weft__coro_switch_final()\n";
+    /* Straight to fd 2: the coroutine layer stands alone (its tests build it without the rest
+     * of the library), so it cannot use weft's logger; and this is a bug about to abort. */
     ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)r;
     abort();

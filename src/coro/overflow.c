@@ -91,6 +91,8 @@ __attribute__((noreturn)) static void weft__overflow_report(const weft__stack_t 
         n = weft__append_hex(msg, n, sizeof msg, (uintptr_t)stack->lo);
     }
     n = weft__append(msg, n, sizeof msg, "\n");
+    /* Straight to fd 2, not through weft's logger: the logger takes a lock and formats with
+     * stdio, neither of which a signal handler may do (the faulting thread may hold them). */
     ssize_t r = write(STDERR_FILENO, msg, n); /* one write: the line is not interleaved */
     (void)r;
     abort();

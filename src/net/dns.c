@@ -574,6 +574,7 @@ static int resolve_name(weft_task_t *t, const char *host, const char *port,
         q->waiting = true;
         t->run->abort_wait = query_abort;
         t->run->abort_arg = q;
+        WEFT__WAITING(t, "getaddrinfo", NULL);
         do
             rc = weft__suspend(t);
         while (rc >= 0 && !q->done);

@@ -56,6 +56,12 @@ static void cb_run(weft__work_t *w, int dir) {
 static void cb_run_rd(weft__work_t *w) { cb_run(w, WEFT__RD); }
 static void cb_run_wr(weft__work_t *w) { cb_run(w, WEFT__WR); }
 
+void *weft__net_work_fn(const weft__work_t *w) {
+    if (w->run != cb_run_rd && w->run != cb_run_wr)
+        return NULL;
+    return (void *)(uintptr_t)weft__container_of(w, weft__fd_cb_t, work)->cb;
+}
+
 bool weft__net_drop_work(weft__work_t *w) {
     if (w->run == cb_run_rd || w->run == cb_run_wr) {
         weft__fd_cb_t *c = weft__container_of(w, weft__fd_cb_t, work);
@@ -213,6 +219,7 @@ static int fd_wait_dirs(weft__fd_t *e, unsigned dirs, void (*release)(void *), v
     }
     t->run->abort_wait = wait_abort;
     t->run->abort_arg = &w;
+    WEFT__WAITING(t, "fd", e);
     rc = weft__suspend(t);
     t->run->abort_wait = NULL;
     for (int dir = 0; dir < 2; dir++) /* cancelled, or woken for the other direction */

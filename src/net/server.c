@@ -221,8 +221,24 @@ static void close_listeners(weft_server_t *srv) {
     }
 }
 
+/* Debug mode: a server still serving when its loop closes, named by its addresses. */
+static void report_unclosed(weft_server_t *srv) {
+    char where[512];
+    size_t n = 0;
+    where[0] = '\0';
+    for (size_t i = 0; i < srv->nls && n + 2 < sizeof where; i++) {
+        if (n)
+            n += (size_t)snprintf(where + n, sizeof where - n, ", ");
+        n += weft__format_sockaddr(where + n, sizeof where - n,
+                                   (const struct sockaddr *)&srv->ls[i].addr, srv->ls[i].len);
+    }
+    weft__log("unclosed server %s", n ? where : srv->unix_path ? srv->unix_path : "(unbound)");
+}
+
 static void server_loop_close(weft__closer_t *c) {
     weft_server_t *srv = weft__container_of(c, weft_server_t, closer);
+    if (weft__unlikely(srv->loop->debug) && !srv->closed)
+        report_unclosed(srv);
     srv->closed = true;
     close_listeners(srv);
     /* The handlers' tasks are gone (the loop abandoned them): their streams go with us. */
@@ -367,6 +383,7 @@ static int server_wait(weft_server_t *srv, bool until_idle) {
         return WEFT_EPERM;
     srv->users++;
     while (rc == 0 && (!srv->closed || (until_idle && srv->nconns))) {
+        WEFT__WAITING(t, "server wait_closed", srv);
         if (weft__cancel_visible(t))
             rc = WEFT_ECANCELED;
         else

@@ -146,7 +146,17 @@ static void stream_event(weft__fd_t *e, unsigned events) {
 }
 
 static void stream_loop_close(weft__closer_t *c) {
-    weft__stream_finish_close(weft__container_of(c, weft_stream_t, closer));
+    weft_stream_t *s = weft__container_of(c, weft_stream_t, closer);
+    if (weft__unlikely(s->loop->debug) && !s->closing) { /* asyncio's "unclosed transport" */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        char peer[160] = "";
+        if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0)
+            weft__format_sockaddr(peer, sizeof peer, (struct sockaddr *)&ss, len);
+        weft__log("unclosed stream fd %d%s%s%s", s->fd, peer[0] ? " (peer " : "", peer,
+                  peer[0] ? ")" : "");
+    }
+    weft__stream_finish_close(s);
 }
 
 bool weft__stream_drop_work(weft__work_t *w) { return false; }
@@ -250,6 +260,7 @@ int weft_stream_wait_closed(weft_stream_t *s) {
     if (rc < 0)
         return rc;
     while (!s->closed && rc == 0) {
+        WEFT__WAITING(t, "stream wait_closed", s);
         if (weft__cancel_visible(t))
             rc = WEFT_ECANCELED;
         else
@@ -563,6 +574,7 @@ int weft_stream_drain(weft_stream_t *s) {
     if (rc < 0)
         return rc;
     while (rc == 0 && s->paused && !s->werr && !s->closed) {
+        WEFT__WAITING(t, "stream drain", s);
         if (weft__cancel_visible(t))
             rc = WEFT_ECANCELED;
         else

@@ -347,6 +347,9 @@ void weft__process_loop_close(weft_loop_t *loop) {
         return;
     for (p = procs->head; p; p = next) {
         next = p->next;
+        if (weft__unlikely(loop->debug) && !p->freed) /* asyncio's "unclosed transport" */
+            weft__log("unclosed subprocess pid %d (%s)", (int)p->pid,
+                      p->exited ? "exited" : "still running");
         hand_off(p);
         unlink_proc(p);
         /* Every task was abandoned: no call on p will ever return to finish its work. */
@@ -615,6 +618,7 @@ int weft_process_wait(weft_process_t *p, int *returncode) {
     if (!try_reap(p)) {
         p->users++;
         while (!p->exited && rc == 0) {
+            WEFT__WAITING(t, "process wait", p);
             if (weft__cancel_visible(t))
                 rc = WEFT_ECANCELED;
             else

@@ -371,7 +371,16 @@ void weft__signal_dispatch(weft_loop_t *loop) {
 
 bool weft__signal_expected(weft_loop_t *loop) {
     const struct weft__signals *s = loop->signals;
-    return s && (s->user_mask | s->watch_mask);
+    if (!s)
+        return false;
+    if (s->user_mask)
+        return true;
+    /* Only asked when the loop has nothing else to wait for: walking the watchers is cheap. */
+    for (uint64_t m = s->watch_mask; m; m &= m - 1)
+        for (const weft__sigwatch_t *w = s->watchers[__builtin_ctzll(m) + 1]; w; w = w->next)
+            if (!w->quiet)
+                return true;
+    return false;
 }
 
 void weft__signal_loop_close(weft_loop_t *loop) {

@@ -83,6 +83,7 @@ int weft_barrier_wait(weft_barrier_t *b) {
         if (weft__cancel_visible(t))
             return WEFT_ECANCELED;
         b->users++;
+        WEFT__WAITING(t, "barrier (resetting)", b);
         rc = weft__wlist_wait(&b->blocked, &n, t, b, false, weft__wnode_abort_unlink, &b->users);
         b->users--;
         if (rc < 0)
@@ -98,6 +99,7 @@ int weft_barrier_wait(weft_barrier_t *b) {
         return (int)index;
     }
     b->users++;
+    WEFT__WAITING(t, "barrier", b);
     rc = weft__wlist_wait(&b->filling, &n, t, b, false, barrier_abort_filling, &b->users);
     b->users--;
     /* Decided now, as asyncio does: an abort or a reset between the release and this task's

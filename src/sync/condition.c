@@ -89,6 +89,7 @@ int weft_condition_wait(weft_condition_t *c) {
         return WEFT_ECANCELED;
     weft__lock_hand_off(c->lock);
     c->users++;
+    WEFT__WAITING(t, "condition", c);
     rc = weft__wlist_wait(&c->waiters, &n, t, c, false, weft__wnode_abort_unlink, &c->users);
     notified = n.granted;
     /* Cannot fail: t does not hold the lock, and the wait ends only with it. */

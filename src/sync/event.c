@@ -58,6 +58,7 @@ int weft_event_wait(weft_event_t *e) {
         return 0;
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
+    WEFT__WAITING(t, "event", e);
     rc = weft__wlist_wait(&e->waiters, &n, t, e, false, weft__wnode_abort_unlink, NULL);
     return rc == WEFT_ECANCELED ? rc : 0;
 }

@@ -49,6 +49,7 @@ int weft__lock_acquire(weft_lock_t *l, weft_task_t *t, bool shielded, size_t *us
     }
     if (!shielded && weft__cancel_visible(t))
         return WEFT_ECANCELED;
+    WEFT__WAITING(t, "lock", l);
     rc = weft__wlist_wait(&l->waiters, &n, t, l, shielded, lock_abort, users);
     if (!n.granted)
         return rc;

@@ -308,6 +308,7 @@ static int wait_on(weft_queue_t *q, qlist_t *list, qwaiter_t *w, weft_task_t *t)
     q->nwaiting++;
     t->run->abort_wait = waiter_abort;
     t->run->abort_arg = w;
+    WEFT__WAITING(t, "queue", q);
     rc = weft__suspend(t);
     t->run->abort_wait = NULL;
     q->nwaiting--;

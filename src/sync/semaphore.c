@@ -75,6 +75,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s) {
     if (weft__cancel_visible(t))
         return WEFT_ECANCELED;
     s->users++;
+    WEFT__WAITING(t, "semaphore", s);
     rc = weft__wlist_wait(&s->waiters, &n, t, s, false, sem_abort, &s->users);
     s->users--;
     if (!n.granted)

@@ -104,7 +104,7 @@ static void spawn_run(weft__work_t *w) {
         complete(cf, WEFT_ESHUTDOWN, NULL, weft__strdup("the loop closed before the task ran"));
         return;
     }
-    if ((rc = weft_loop_create_task(cf->loop, &t, cf->fn, cf->arg, &o)) < 0) {
+    if ((rc = weft_loop_create_task_at(NULL, cf->loop, &t, cf->fn, cf->arg, &o)) < 0) {
         complete(cf, rc, NULL, NULL);
         return;
     }
@@ -287,6 +287,7 @@ int weft_cfuture_await(weft_cfuture_t *cf, void **value) {
     t->run->abort_wait = await_abort;
     t->run->abort_arg = &a;
     t->loop->nexternal++; /* completed from another thread: not a deadlock */
+    WEFT__WAITING(t, "concurrent future", cf);
     pthread_mutex_unlock(&cf->lock);
 
     rc = weft__suspend(t);

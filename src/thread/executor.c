@@ -508,6 +508,7 @@ int weft__to_thread(weft_job_fn fn, void *arg, void **value, bool *cancelled) {
         weft__waiter_add(f, &tw.waiter);
         t->run->abort_wait = to_wait_abort;
         t->run->abort_arg = &tw;
+        WEFT__WAITING(t, "executor job", NULL);
         while (f->state == WEFT__PENDING) {
             if (weft__suspend(t) != WEFT_ECANCELED || f->state != WEFT__PENDING)
                 continue;

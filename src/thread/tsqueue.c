@@ -295,6 +295,7 @@ static int task_wait(weft_tsqueue_t *q, waiter_t *w, weft_task_t *t) {
     t->run->abort_arg = w;
     /* Another thread may serve it: the loop must wait, not report a deadlock. */
     t->loop->nexternal++;
+    WEFT__WAITING(t, w->getter ? "thread-safe queue get" : "thread-safe queue put", q);
     pthread_mutex_unlock(&q->lock);
     rc = weft__suspend(t);
     pthread_mutex_lock(&q->lock);

@@ -165,6 +165,12 @@ static void ts_call_run(weft__work_t *w) {
     free(c);
 }
 
+void *weft__posted_work_fn(const weft__work_t *w) {
+    return w->run == ts_call_run
+               ? (void *)(uintptr_t)weft__container_of(w, ts_call_t, work)->cb
+               : NULL;
+}
+
 int weft_call_soon_threadsafe(weft_loop_t *loop, weft_callback_fn cb, void *arg) {
     ts_call_t *c;
     int rc;
@@ -201,10 +207,9 @@ void weft_loop_release(weft_loop_t *loop) {
     pthread_mutex_unlock(&loop->inbox_lock);
 }
 
-#ifdef WEFT_THREAD_CHECKS
+/* Checked in WEFT_THREAD_CHECKS builds and in debug mode (WEFT__LOOP_THREAD). */
 void weft__wrong_thread(const weft_loop_t *loop, const char *fn) {
-    fprintf(stderr, "weft: %s() called on a thread other than the one running its loop %p; "
-                    "use weft_call_soon_threadsafe()\n", fn, (const void *)loop);
+    weft__log_at(WEFT_LOG_ERROR, "%s() called on a thread other than the one running its loop "
+                 "%p; use weft_call_soon_threadsafe()", fn, (const void *)loop);
     abort();
 }
-#endif

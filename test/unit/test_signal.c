@@ -295,7 +295,7 @@ TEST(bad_input) {
 /* One loop owns a signal's handler at a time; closing a loop releases everything it had. */
 TEST(busy_and_loop_close_releases) {
     weft_loop_t *a = wt_loop_real(), *b = wt_loop_real();
-    weft__sigwatch_t w = {NULL, SIGUSR2, NULL};
+    weft__sigwatch_t w = {NULL, SIGUSR2, NULL, false};
     struct sigaction sa;
     ASSERT_OK(weft_add_signal_handler(a, SIGUSR1, noop, NULL));
     ASSERT_EQ_INT(weft_add_signal_handler(b, SIGUSR1, noop, NULL), WEFT_EBUSY);
