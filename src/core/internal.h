@@ -202,7 +202,9 @@ struct weft_loop {
     size_t ntasks, npending, nfutures, nhandles;
     int refs;                      /* 1 for the loop itself + 1 per live future/task/handle */
     bool running, stopping, closed, virtual_clock;
+    bool debug;                    /* debug mode (weft_loop_set_debug) */
     void *data;
+    struct weft__monitor *monitor; /* src/debug/monitor.c, or NULL */
     /* Networking (src/net): watched fds by number, objects to close with the loop, the
      * resolver's state. */
     struct weft__fd **fds;
@@ -228,12 +230,11 @@ struct weft_loop {
     unsigned executor_workers;
     struct weft__signals *signals;         /* handlers of this loop (src/process/signal.c) */
     struct weft__procs *procs;             /* child processes (src/process/process.c) */
-    /* Debug mode and the monitor (src/debug). */
-    bool debug;
+    /* Debug mode and the monitor (src/debug); `debug` and `monitor` are with the hot fields
+     * above, since task creation and every step test them. */
     double slow_callback_duration;
     double epoch;                  /* loop time at creation: tasks' created_ms count from it */
     double debug_began;            /* debug mode: when the running step or callback began */
-    struct weft__monitor *monitor;
     struct weft__quitdump *quitdump;   /* the SIGQUIT task dump, while debug or monitor is on */
 };
 
