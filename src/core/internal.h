@@ -146,25 +146,45 @@ struct weft_future {
     weft_task_fn fn;
     void *arg;
     weft__run_t *run;           /* while the task has a stack */
-    char *name;                 /* NULL: "Task-<id>" */
+    struct weft__task_extra *extra; /* name, creation site and time, hidden: NULL if none */
     /* sleep / wait timeout. Here rather than on the task's stack: the timer heap touches it
      * on every sift, and a million timers packed in the loop's slab stay cache- and TLB-
      * friendly where a million stack pages would not. */
     struct weft__timer timer;
     uint64_t id;
     struct weft_future *all_prev, *all_next; /* the loop's list of unfinished tasks */
-    const weft_site_t *site;    /* where it was created, or NULL */
     uint32_t stack_size;
-    /* Milliseconds from the loop's creation to the task's, plus 1; 0: not known (read only
-     * while debug mode or the monitor is on). 32 bits, with `hidden`, fill what would otherwise
-     * be padding: a task stays 160 bytes. */
-    uint32_t created_ms;
-    bool hidden;                /* weft's own (the monitor's): not listed, not in reports */
     /* Why the task was woken. Here and not in the run state: waking a sleeping task then
      * touches only this struct, not its (cold) stack page. */
     int wake_status;
 };
 
+
+/* What few tasks need, kept out of the task so that a million plain tasks stay small: made for
+ * a task given a name, one created in debug mode or with the monitor on (its creation site and
+ * time, as asyncio keeps a task's creation traceback only in debug mode), and weft's own
+ * hidden tasks. */
+typedef struct weft__task_extra {
+    char *name;                 /* NULL: "Task-<id>" */
+    const weft_site_t *site;    /* where it was created, or NULL */
+    uint32_t created_ms;        /* ms from the loop's creation to the task's, plus 1; 0: unknown */
+    bool hidden;                /* weft's own (the monitor's): not listed, not in reports */
+} weft__task_extra_t;
+
+static inline const char *weft__task_own_name(const struct weft_future *t) {
+    return t->extra ? t->extra->name : NULL;
+}
+static inline const weft_site_t *weft__task_site(const struct weft_future *t) {
+    return t->extra ? t->extra->site : NULL;
+}
+static inline bool weft__task_hidden(const struct weft_future *t) {
+    return t->extra && t->extra->hidden;
+}
+static inline uint32_t weft__task_created_ms(const struct weft_future *t) {
+    return t->extra ? t->extra->created_ms : 0;
+}
+/* The task's extra block, made on first use; NULL when out of memory. */
+weft__task_extra_t *weft__task_extra(struct weft_future *t);
 
 /* ---- handles -------------------------------------------------------------------------- */
 

@@ -20,7 +20,7 @@ static void describe_task(void *owner, char *buf, size_t len) {
     char digits[24];
     size_t nd = 0, at = 0;
     uint64_t id = t->id;
-    const char *name = t->name ? t->name : "Task-";
+    const char *name = weft__task_own_name(t) ? t->extra->name : "Task-";
     do
         digits[nd++] = (char)('0' + id % 10);
     while ((id /= 10) && nd < sizeof digits);
@@ -32,7 +32,7 @@ static void describe_task(void *owner, char *buf, size_t len) {
     PUT('\'');
     for (const char *p = name; *p; p++)
         PUT(*p);
-    if (!t->name)
+    if (!weft__task_own_name(t))
         for (size_t i = nd; i > 0; i--)
             PUT(digits[i - 1]);
     PUT('\'');

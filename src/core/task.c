@@ -42,11 +42,19 @@ int weft_loop_create_task_at(const weft_site_t *site, weft_loop_t *loop, weft_ta
     if (!t)
         return WEFT_ENOMEM;
     weft__future_init(t, loop, WEFT__TASK);
-    t->name = NULL;
-    if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        weft__slab_free(&loop->objects, t);
-        weft__loop_unref(loop);
-        return WEFT_ENOMEM;
+    t->extra = NULL;
+    if ((opts && opts->name) || weft__unlikely(loop->debug || loop->monitor)) {
+        weft__task_extra_t *x = weft__task_extra(t);
+        if (!x || (opts && opts->name && !(x->name = strdup(opts->name)))) {
+            free(x);
+            weft__slab_free(&loop->objects, t);
+            weft__loop_unref(loop);
+            return WEFT_ENOMEM;
+        }
+        x->site = site;
+        /* Ages are for the monitor and debug output: the clock is read only when they are on. */
+        if (loop->debug || loop->monitor)
+            x->created_ms = weft__created_ms(loop);
     }
     t->timer.heap_index = WEFT__TIMER_IDLE;
     t->fn = fn;
@@ -55,10 +63,6 @@ int weft_loop_create_task_at(const weft_site_t *site, weft_loop_t *loop, weft_ta
     t->id = task_id(loop);
     t->stack_size = (uint32_t)(opts && opts->stack_size ? opts->stack_size : loop->stack_size);
     t->tstate = WEFT__T_NEW;
-    t->site = site;
-    t->hidden = false;
-    /* Ages are for the monitor and debug output: the clock is read only when they are on. */
-    t->created_ms = weft__unlikely(loop->debug || loop->monitor) ? weft__created_ms(loop) : 0;
     t->all_prev = NULL;
     t->all_next = loop->all_tasks;
     if (loop->all_tasks)
@@ -433,20 +437,25 @@ const char *weft_task_name(const weft_task_t *t) {
     static __thread char buf[32];
     if (t->kind != WEFT__TASK)
         return "";
-    if (t->name)
-        return t->name;
+    if (weft__task_own_name(t))
+        return t->extra->name;
     snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
     return buf;
 }
 
 int weft_task_set_name(weft_task_t *t, const char *name) {
     char *copy = NULL;
+    weft__task_extra_t *x;
     if (t->kind != WEFT__TASK)
         return WEFT_EINVAL;
-    if (name && !(copy = strdup(name)))
+    if (!name && !t->extra)
+        return 0;
+    if ((name && !(copy = strdup(name))) || !(x = weft__task_extra(t))) {
+        free(copy);
         return WEFT_ENOMEM;
-    free(t->name);
-    t->name = copy;
+    }
+    free(x->name);
+    x->name = copy;
     return 0;
 }
 
@@ -458,11 +467,19 @@ size_t weft_all_tasks(weft_loop_t *loop, weft_task_t **tasks, size_t max) {
     return n;
 }
 
+weft__task_extra_t *weft__task_extra(weft_task_t *t) {
+    if (!t->extra)
+        t->extra = calloc(1, sizeof *t->extra);
+    return t->extra;
+}
+
 /* Called when the last reference goes. A task still pending here belongs to a closed loop. */
 void weft__task_destroy(weft_task_t *t) {
     t->loop->ntasks--;
-    if (t->name)
-        free(t->name);
+    if (t->extra) {
+        free(t->extra->name);
+        free(t->extra);
+    }
     weft__slab_free(&t->loop->objects, t);
 }
 
@@ -476,7 +493,7 @@ void weft__task_abandon(weft_task_t *t) {
      * the task's queued job). */
     if (run && run->abort_wait)
         run->abort_wait(run, run->abort_arg);
-    if (!t->hidden) /* weft's own (a monitor console) are not the program's business */
+    if (!weft__task_hidden(t)) /* weft's own (a monitor console) are not the program's business */
         weft__log("Task was destroyed but it is pending: task #%llu '%s'%s",
                   (unsigned long long)t->id, weft_task_name(t),
                   weft__site_suffix(t, site, sizeof site));

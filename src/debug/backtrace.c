@@ -270,9 +270,10 @@ const char *weft__task_state(const weft_task_t *t) {
 double weft__task_age(const weft_task_t *t) {
     double age;
     /* Creation times are read only while debug mode or the monitor is on: 0 means "not read". */
-    if (t->created_ms == 0)
+    uint32_t ms = weft__task_created_ms(t);
+    if (ms == 0)
         return -1;
-    age = weft__now(t->loop) - (t->loop->epoch + (t->created_ms - 1) / 1000.0);
+    age = weft__now(t->loop) - (t->loop->epoch + (ms - 1) / 1000.0);
     return age > 0 ? age : 0;
 }
 
@@ -351,7 +352,7 @@ void weft_loop_dump_tasks(weft_loop_t *loop, int fd) {
     WEFT__LOOP_THREAD(loop);
     cache = calloc(1, sizeof *cache); /* without it, only slower */
     for (t = loop->all_tasks; t; t = t->all_next) {
-        n += !t->hidden;
+        n += !weft__task_hidden(t);
         last = t;
     }
     weft__text_printf(&b, "weft: %zu task%s (pid %d, loop time %.3f s)\n", n, n == 1 ? "" : "s",
@@ -359,7 +360,7 @@ void weft_loop_dump_tasks(weft_loop_t *loop, int fd) {
     /* The list is newest first: oldest first reads like the program started. Each task is
      * written as soon as it is formatted, so that a dump of many tasks needs little memory. */
     for (t = last; t; t = t->all_prev) {
-        if (t->hidden) /* weft's own (the monitor's) */
+        if (weft__task_hidden(t)) /* weft's own (the monitor's) */
             continue;
         weft__text_printf(&b, "\n");
         task_report(&b, t, "    ", cache);

@@ -294,7 +294,7 @@ static weft_task_t *find_task(weft_loop_t *loop, const char *s) {
         id = id * 10 + (unsigned long long)(*s - '0');
     }
     for (weft_task_t *t = loop->all_tasks; t; t = t->all_next)
-        if (t->id == id && !t->hidden)
+        if (t->id == id && !weft__task_hidden(t))
             return t;
     return NULL;
 }
@@ -319,7 +319,7 @@ static void cmd_ps(conn_t *c) {
     const weft_task_t *t, *last = NULL;
     row_t *rows;
     for (t = c->loop->all_tasks; t; t = t->all_next) {
-        n += !t->hidden;
+        n += !weft__task_hidden(t);
         last = t;
     }
     if (!(rows = calloc(n ? n : 1, sizeof *rows))) {
@@ -333,7 +333,7 @@ static void cmd_ps(conn_t *c) {
         char what[256];
         double age;
         size_t stack;
-        if (t->hidden)
+        if (weft__task_hidden(t))
             continue;
         snprintf(r->id, sizeof r->id, "%llu", (unsigned long long)t->id);
         cut(r->name, sizeof r->name, weft_task_name(t));
@@ -496,7 +496,7 @@ static int console_main(void *arg, void **result) {
     int rc;
     (void)result;
     for (const weft_task_t *t = c->loop->all_tasks; t; t = t->all_next)
-        n += !t->hidden;
+        n += !weft__task_hidden(t);
     OUT("weft monitor, pid %d, %zu task%s. Commands: ps, where ID, cancel ID, stats, help, "
         "quit.\n" PROMPT,
         (int)getpid(), n, n == 1 ? "" : "s");
@@ -579,7 +579,8 @@ static void conn_start(struct weft__monitor *mon, int fd) {
         free(c);
         return;
     }
-    t->hidden = true;
+    if (weft__task_extra(t)) /* out of memory: it shows in ps, nothing worse */
+        t->extra->hidden = true;
     c->task = t;
     c->done.fire = conn_task_done;
     weft__waiter_add(t, &c->done);

@@ -10,7 +10,7 @@
 
 const char *weft_task_created_at(const weft_task_t *t, char *buf, size_t len) {
     const weft_site_t *s;
-    if (!t || t->kind != WEFT__TASK || !(s = t->site) || !buf || !len)
+    if (!t || t->kind != WEFT__TASK || !(s = weft__task_site(t)) || !buf || !len)
         return NULL;
     snprintf(buf, len, "%s:%d in %s", s->file, s->line, s->func);
     return buf;
@@ -71,7 +71,7 @@ void weft__deadlock_report(weft_loop_t *loop, const weft_future_t *awaited) {
     char what[200], site[256], f[160];
     size_t n = 0;
     for (const weft_task_t *t = loop->all_tasks; t; t = t->all_next)
-        n += !t->hidden;
+        n += !weft__task_hidden(t);
     describe_future(awaited, f, sizeof f);
     weft_log(WEFT_LOG_ERROR,
              "deadlock: the loop waits for %s, which nothing can complete: no task is ready, no "
@@ -79,12 +79,12 @@ void weft__deadlock_report(weft_loop_t *loop, const weft_future_t *awaited) {
              "threads or signals. %zu task%s asleep:",
              f, n, n == 1 ? " is" : "s are");
     for (const weft_task_t *t = loop->all_tasks; t; t = t->all_next) {
-        if (t->hidden)
+        if (weft__task_hidden(t))
             continue;
         weft_log(WEFT_LOG_ERROR, "  task #%llu '%s': waiting on %s%s%s%s",
                  (unsigned long long)t->id, weft_task_name(t),
                  weft_task_waiting_on(t, what, sizeof what),
                  weft_task_created_at(t, site, sizeof site) ? " (created at " : "",
-                 t->site ? site : "", t->site ? ")" : "");
+                 weft__task_site(t) ? site : "", weft__task_site(t) ? ")" : "");
     }
 }
