@@ -238,8 +238,8 @@ WEFT_EXTERN int weft_create_task(weft_task_t **task, weft_task_fn fn, void *arg,
 WEFT_EXTERN int weft_loop_create_task(weft_loop_t *loop, weft_task_t **task, weft_task_fn fn,
                                       void *arg, const weft_task_options_t *opts);
 /* The same, with the call site the task reports in debug output (weft_task_created_at()). The
- * two calls above are macros for these where the compiler allows (GNU C): a task remembers
- * where it was created at the cost of one pointer. */
+ * two calls above are macros for these where the compiler allows (GNU C); which tasks keep
+ * the site is said at weft_task_created_at(). */
 typedef struct weft_site {
     const char *file;
     int line;
@@ -1166,7 +1166,9 @@ WEFT_EXTERN int weft_loop_get_debug(const weft_loop_t *loop);
 WEFT_EXTERN void weft_loop_set_slow_callback_duration(weft_loop_t *loop, double seconds);
 
 /* Where a task was created ("file.c:42 in func"), or NULL if unknown. weft_create_task() and
- * weft_loop_create_task() are macros that record their call site. */
+ * weft_loop_create_task() are macros that pass their call site; it is kept (like asyncio's
+ * creation traceback) for tasks created in debug mode or with the monitor on, and for named
+ * tasks, whose names already take a small extra block: a plain task stays as small as before. */
 WEFT_EXTERN const char *weft_task_created_at(const weft_task_t *t, char *buf, size_t len);
 /* What a suspended task waits on, e.g. "sleep (1.50 s left)", "future", "task #12 'worker'",
  * "lock", "queue get", "fd 7 readable", "executor job"; "ready" / "running" / "done"
