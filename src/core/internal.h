@@ -477,5 +477,8 @@ void *weft__net_work_fn(const weft__work_t *w);
 const char *weft__site_suffix(const weft_task_t *t, char *buf, size_t len);
 /* "127.0.0.1:80", "[::1]:80", "unix:/path"; "" for an unnamed socket. Returns the length. */
 size_t weft__format_sockaddr(char *buf, size_t len, const struct sockaddr *sa, socklen_t salen);
+/* Debug mode's "unclosed <what> fd N (peer ADDR)" at loop close: the peer's address, or the
+ * socket's own (local) one when peer is false. */
+void weft__log_unclosed_socket(const char *what, int fd, bool peer);
 
 #endif

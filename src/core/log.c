@@ -292,6 +292,16 @@ void weft__debug_callback_done(weft_loop_t *loop, void *fn, double began) {
     }
 }
 
+void weft__log_unclosed_socket(const char *what, int fd, bool peer) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char addr[160] = "";
+    if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss, &len) == 0)
+        weft__format_sockaddr(addr, sizeof addr, (struct sockaddr *)&ss, len);
+    weft__log("unclosed %s fd %d%s%s%s", what, fd, addr[0] ? (peer ? " (peer " : " (local ") : "",
+              addr, addr[0] ? ")" : "");
+}
+
 size_t weft__format_sockaddr(char *buf, size_t len, const struct sockaddr *sa, socklen_t salen) {
     char host[INET6_ADDRSTRLEN];
     int n = 0;

@@ -147,15 +147,8 @@ static void stream_event(weft__fd_t *e, unsigned events) {
 
 static void stream_loop_close(weft__closer_t *c) {
     weft_stream_t *s = weft__container_of(c, weft_stream_t, closer);
-    if (weft__unlikely(s->loop->debug) && !s->closing) { /* asyncio's "unclosed transport" */
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        char peer[160] = "";
-        if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0)
-            weft__format_sockaddr(peer, sizeof peer, (struct sockaddr *)&ss, len);
-        weft__log("unclosed stream fd %d%s%s%s", s->fd, peer[0] ? " (peer " : "", peer,
-                  peer[0] ? ")" : "");
-    }
+    if (weft__unlikely(s->loop->debug) && !s->closing) /* asyncio's "unclosed transport" */
+        weft__log_unclosed_socket("stream", s->fd, true);
     weft__stream_finish_close(s);
 }
 

@@ -26,15 +26,8 @@ static void udp_shut(weft_udp_t *u) {
 
 static void udp_loop_close(weft__closer_t *c) {
     weft_udp_t *u = weft__container_of(c, weft_udp_t, closer);
-    if (weft__unlikely(u->loop->debug) && u->fd >= 0) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        char local[160] = "";
-        if (getsockname(u->fd, (struct sockaddr *)&ss, &len) == 0)
-            weft__format_sockaddr(local, sizeof local, (struct sockaddr *)&ss, len);
-        weft__log("unclosed UDP endpoint fd %d%s%s%s", u->fd, local[0] ? " (local " : "", local,
-                  local[0] ? ")" : "");
-    }
+    if (weft__unlikely(u->loop->debug) && u->fd >= 0)
+        weft__log_unclosed_socket("UDP endpoint", u->fd, false);
     udp_shut(u);
 }
 
