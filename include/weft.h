@@ -134,6 +134,8 @@ WEFT_EXTERN weft_loop_t *weft_get_running_loop(void);
 WEFT_EXTERN void weft_loop_set_data(weft_loop_t *loop, void *data);
 WEFT_EXTERN void *weft_loop_data(const weft_loop_t *loop);
 
+/* The monitor's console tasks (WEFT_MONITOR) are weft's own: they are not counted in `tasks`
+ * and `pending_tasks`, nor listed by weft_all_tasks(); their stacks are in `stacks`. */
 typedef struct weft_loop_stats {
     uint64_t iterations;  /* loop iterations so far */
     size_t tasks;         /* tasks created and not yet destroyed */

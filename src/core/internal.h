@@ -193,6 +193,9 @@ static inline uint32_t weft__task_created_ms(const struct weft_future *t) {
 }
 /* The task's extra block, made on first use; NULL when out of memory. */
 weft__task_extra_t *weft__task_extra(struct weft_future *t);
+/* Makes a pending task one of weft's own (the monitor's consoles): left out of weft_all_tasks,
+ * weft_loop_stats, the dumps and the deadlock report. 0, or -ENOMEM. */
+int weft__task_hide(struct weft_future *t);
 
 /* ---- handles -------------------------------------------------------------------------- */
 
@@ -228,6 +231,7 @@ struct weft_loop {
     unsigned steps_since_poll;
     size_t stack_size;
     size_t ntasks, npending, nfutures, nhandles;
+    size_t nhidden, nhidden_pending; /* weft's own tasks among ntasks, npending: not reported */
     int refs;                      /* 1 for the loop itself + 1 per live future/task/handle */
     bool running, stopping, closed, virtual_clock;
     bool debug;                    /* debug mode (weft_loop_set_debug) */

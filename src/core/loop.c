@@ -427,8 +427,8 @@ void *weft_loop_data(const weft_loop_t *loop) { return loop->data; }
 
 void weft_loop_stats(const weft_loop_t *loop, weft_loop_stats_t *st) {
     st->iterations = loop->iterations;
-    st->tasks = loop->ntasks;
-    st->pending_tasks = loop->npending;
+    st->tasks = loop->ntasks - loop->nhidden;
+    st->pending_tasks = loop->npending - loop->nhidden_pending;
     st->futures = loop->nfutures;
     st->timers = loop->timers.len;
     st->ready = loop->ready.len;

@@ -239,6 +239,8 @@ static void task_finish(weft_task_t *t, int rc, void *value, char *failmsg) {
     if (t->all_next)
         t->all_next->all_prev = t->all_prev;
     loop->npending--;
+    if (weft__unlikely(weft__task_hidden(t)))
+        loop->nhidden_pending--;
     t->tstate = WEFT__T_DONE;
     if (rc == 0) {
         if (failmsg)
@@ -469,10 +471,26 @@ int weft_task_set_name(weft_task_t *t, const char *name) {
 
 size_t weft_all_tasks(weft_loop_t *loop, weft_task_t **tasks, size_t max) {
     size_t n = 0;
-    for (weft_task_t *t = loop->all_tasks; t; t = t->all_next, n++)
+    for (weft_task_t *t = loop->all_tasks; t; t = t->all_next) {
+        if (weft__task_hidden(t))
+            continue;
         if (n < max)
             tasks[n] = t;
+        n++;
+    }
     return n;
+}
+
+int weft__task_hide(weft_task_t *t) {
+    weft__task_extra_t *x = weft__task_extra(t);
+    if (!x)
+        return WEFT_ENOMEM;
+    if (!x->hidden && t->state == WEFT__PENDING) {
+        x->hidden = true;
+        t->loop->nhidden++;
+        t->loop->nhidden_pending++;
+    }
+    return 0;
 }
 
 weft__task_extra_t *weft__task_extra(weft_task_t *t) {
@@ -485,6 +503,8 @@ weft__task_extra_t *weft__task_extra(weft_task_t *t) {
 void weft__task_destroy(weft_task_t *t) {
     t->loop->ntasks--;
     if (t->extra) {
+        if (t->extra->hidden)
+            t->loop->nhidden--;
         free(t->extra->name);
         free(t->extra);
     }

@@ -579,8 +579,7 @@ static void conn_start(struct weft__monitor *mon, int fd) {
         free(c);
         return;
     }
-    if (weft__task_extra(t)) /* out of memory: it shows in ps, nothing worse */
-        t->extra->hidden = true;
+    (void)weft__task_hide(t); /* out of memory: it shows in ps, nothing worse */
     c->task = t;
     c->done.fire = conn_task_done;
     weft__waiter_add(t, &c->done);

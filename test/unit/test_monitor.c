@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -329,6 +330,81 @@ TEST(ps_and_stats_over_tcp) {
     run_main(loop, tcp_main, &c);
     c.host = "[::1]";
     run_main(loop, tcp_main, &c);
+    WT_CLOSE_LOOP(loop);
+}
+
+/* ---- the console's task is weft's own ------------------------------------------------------ */
+
+typedef struct hold {
+    const char *address;
+    atomic_int connected, release;
+    int err;
+} hold_t;
+
+/* On an executor thread: opens a console and keeps it open, idle at its prompt, until told. */
+static int hold_job(void *arg, void **result) {
+    hold_t *h = arg;
+    char buf[512];
+    size_t len = 0;
+    int fd = client_connect(h->address);
+    (void)result;
+    if (fd < 0) {
+        h->err = fd;
+        atomic_store(&h->connected, 1);
+        return 0;
+    }
+    while (len < sizeof buf - 1) { /* the greeting ends with the prompt */
+        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+        if (r <= 0) {
+            h->err = r < 0 ? -errno : WEFT_ECONNRESET;
+            break;
+        }
+        len += (size_t)r;
+        buf[len] = '\0';
+        if (strstr(buf, "weft> "))
+            break;
+    }
+    atomic_store(&h->connected, 1);
+    for (int i = 0; i < 10000 && !atomic_load(&h->release); i++)
+        usleep(1000);
+    close(fd);
+    return 0;
+}
+
+static int hidden_main(void *arg, void **result) {
+    weft_loop_t *loop = weft_get_running_loop();
+    hold_t h = {arg, 0, 0, 0};
+    weft_future_t *job;
+    weft_task_t *all[8];
+    weft_loop_stats_t st;
+    ASSERT_OK(weft_run_in_executor(NULL, hold_job, &h, &job));
+    for (int i = 0; i < 10000 && !atomic_load(&h.connected); i++)
+        ASSERT_OK(weft_sleep(0.001));
+    ASSERT_OK(h.err);
+    ASSERT_OK(weft_sleep(0.01)); /* the console's task is running now, waiting for a line */
+    ASSERT_EQ_INT((int)weft_all_tasks(loop, all, 8), 1); /* this task only */
+    ASSERT_EQ_PTR(all[0], weft_current_task());
+    weft_loop_stats(loop, &st);
+    ASSERT_EQ_INT((int)st.tasks, 1);
+    ASSERT_EQ_INT((int)st.pending_tasks, 1);
+    atomic_store(&h.release, 1);
+    ASSERT_OK(weft_await(job, NULL));
+    weft_unref(job);
+    *result = (void *)1;
+    return 0;
+}
+
+TEST(console_tasks_are_not_counted) {
+    weft_loop_t *loop = wt_loop_real();
+    sockdir_t d;
+    weft_loop_stats_t st;
+    sockdir_make(&d);
+    ASSERT_OK(weft_monitor_start(loop, d.path));
+    run_main(loop, hidden_main, d.path);
+    weft_monitor_stop(loop);
+    sockdir_remove(&d);
+    weft_loop_stats(loop, &st);
+    ASSERT_EQ_INT((int)st.pending_tasks, 0);
     WT_CLOSE_LOOP(loop);
 }
 
@@ -1099,6 +1175,7 @@ TEST(loop_close_stops_the_monitor) {
 const wt_test_t wt_tests[] = {
     T(ps_over_unix_socket),
     T(ps_and_stats_over_tcp),
+    T(console_tasks_are_not_counted),
     T(where_shows_the_suspended_function),
     T(cancel_says_how_the_task_ended),
     T(bad_commands_answer_errors),
