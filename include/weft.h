@@ -1025,8 +1025,10 @@ typedef struct weft_process_options {
     int start_new_session;   /* setsid() in the child */
 } weft_process_options_t;
 
-/* asyncio.create_subprocess_exec(file, *argv) [loop thread]: starts `file` (searched in the
- * parent's PATH if it has no slash) with argv (argv[0] included, NULL-terminated). A program
+/* asyncio.create_subprocess_exec(file, *argv) [loop thread]: starts `file` with argv (argv[0]
+ * included, NULL-terminated). A file without a slash is searched as execvp does (an empty
+ * entry is the directory the child starts in) in the PATH of opts->env when it is given, as
+ * Python's subprocess does, else in the parent's; "/bin:/usr/bin" if that has none. A program
  * that cannot be started gives its -errno (-ENOENT, -EACCES, ...; a missing cwd -ENOENT) and no
  * process. The child starts with default signal dispositions and an empty signal mask, and
  * inherits no descriptor but 0-2. opts may be NULL (all three inherited). Errors: -EINVAL (NULL

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -411,6 +412,60 @@ static bool valid_mode(int mode, bool may_be_stdout) {
            (may_be_stdout && mode == WEFT_STDIO_STDOUT);
 }
 
+/* The program to run for a name without a slash when the child gets its own environment.
+ * posix_spawnp would search the parent's PATH; Python's subprocess searches the child's
+ * (os.get_exec_path(env)), or os.defpath when it has none, and users expect that. Entries are
+ * tried in order as execvp tries them, with access(2) instead of execve: an empty entry is the
+ * current directory, and relative ones start from cwd, where the child goes before its exec.
+ * No program found gives -ENOENT, or -EACCES if a candidate was there but not executable.
+ * *out is malloc'd (the caller frees it) and has a slash, so posix_spawn runs it as is. */
+static int find_program(char **out, const char *file, char *const env[], const char *cwd) {
+    const char *path = "/bin:/usr/bin", *dir, *end;
+    size_t flen = strlen(file), clen = cwd ? strlen(cwd) + 1 : 0;
+    bool denied = false;
+    char *buf;
+    for (char *const *e = env; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5;
+            break;
+        }
+    if (!*file)
+        return WEFT_ENOENT;
+    if (!(buf = malloc(clen + strlen(path) + flen + 3)))
+        return WEFT_ENOMEM;
+    for (dir = path;; dir = end + 1) {
+        size_t dlen, off;
+        struct stat st;
+        end = strchrnul(dir, ':');
+        dlen = (size_t)(end - dir);
+        off = dlen && *dir == '/' ? 0 : clen;
+        if (off) {
+            memcpy(buf, cwd, clen - 1);
+            buf[clen - 1] = '/';
+        }
+        if (dlen)
+            memcpy(buf + off, dir, dlen);
+        else
+            buf[off + dlen++] = '.';
+        buf[off + dlen] = '/';
+        memcpy(buf + off + dlen + 1, file, flen + 1);
+        if (access(buf, X_OK) == 0 && stat(buf, &st) == 0) {
+            if (S_ISREG(st.st_mode)) {
+                memmove(buf, buf + off, dlen + flen + 2);
+                *out = buf;
+                return 0;
+            }
+            denied = true; /* execve's EACCES for a directory or a device */
+        } else if (errno == EACCES) {
+            denied = true;
+        }
+        if (!*end)
+            break;
+    }
+    free(buf);
+    return denied ? WEFT_EACCES : WEFT_ENOENT;
+}
+
 static int spawn_child(pid_t *pid, const char *file, char *const argv[],
                        const weft_process_options_t *o, const int modes[3], const int child[3]) {
     posix_spawn_file_actions_t fa;
@@ -472,6 +527,7 @@ static int create(weft_process_t **out, const char *file, char *const argv[],
     int parent[3] = {-1, -1, -1}, child[3] = {-1, -1, -1};
     weft_loop_t *loop = weft__tls_loop;
     weft_process_t *p;
+    char *found = NULL;
     int rc = 0;
 
     if (!out || !file || !argv || !argv[0] || !valid_mode(modes[0], false) ||
@@ -502,6 +558,8 @@ static int create(weft_process_t **out, const char *file, char *const argv[],
 
     /* Everything that can fail comes before the child starts: after, there is nothing to undo
      * but the child itself. */
+    if (o->env && !strchr(file, '/'))
+        rc = find_program(&found, file, o->env, o->cwd);
     for (int i = 0; i < 3 && rc == 0; i++)
         if (modes[i] == WEFT_STDIO_PIPE)
             rc = make_pair(&parent[i], &child[i], i == 0);
@@ -517,7 +575,8 @@ static int create(weft_process_t **out, const char *file, char *const argv[],
             p->fallback = true;
     }
     if (rc == 0)
-        rc = spawn_child(&p->pid, file, argv, o, modes, child);
+        rc = spawn_child(&p->pid, found ? found : file, argv, o, modes, child);
+    free(found);
     for (int i = 0; i < 3; i++) {
         if (child[i] >= 0)
             close(child[i]);

@@ -99,6 +99,18 @@ static int count_fds(void) {
     return n - 1; /* the directory's own */
 }
 
+/* After a failed start: nothing left behind, neither descriptors (fds were open before), nor
+ * streams, nor children. */
+static void assert_nothing_left(int fds) {
+    weft_loop_stats_t st;
+    ASSERT_EQ_INT(count_fds(), fds);
+    weft_loop_stats(weft_get_running_loop(), &st);
+    ASSERT_EQ_INT(st.handles, 0);
+    errno = 0;
+    ASSERT_EQ_INT(waitpid(-1, NULL, WNOHANG), -1);
+    ASSERT_EQ_INT(errno, ECHILD);
+}
+
 /* How many of this process's descriptors are pidfds. */
 static int count_pidfds(void) {
     DIR *d = opendir("/proc/self/fd");
@@ -266,6 +278,133 @@ static int env_cwd_main(void *arg, void **result) {
     return 0;
 }
 TEST(env_and_cwd) { run_real(env_cwd_main, NULL); }
+
+/* ---- the PATH of a custom environment ----------------------------------------------------- */
+
+/* Python's subprocess rule: a name without a slash is searched in the PATH of the environment
+ * the child gets, "/bin:/usr/bin" if it has none; only without one in the parent's. */
+#define PROBE "weft-path-probe"
+
+static void write_file(const char *dir, const char *name, const char *text, mode_t mode) {
+    char path[128];
+    int fd;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    ASSERT_GE_INT(fd, 0);
+    ASSERT_EQ_INT(write(fd, text, strlen(text)), strlen(text));
+    ASSERT_OK(close(fd));
+    ASSERT_OK(chmod(path, mode)); /* whatever the umask */
+}
+
+static void remove_file(const char *dir, const char *name) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ASSERT_OK(unlink(path));
+}
+
+/* What `file arg` run with env in cwd prints (it must exit 0). */
+static char *run_with_env(const char *file, char *const env[], const char *cwd) {
+    char *argv[] = {(char *)file, "arg", NULL};
+    weft_process_options_t o = {.stdout_mode = WEFT_STDIO_PIPE, .env = env, .cwd = cwd};
+    weft_process_t *p = NULL;
+    char *out;
+    ASSERT_OK(weft_create_subprocess_exec(&p, file, argv, &o));
+    out = output_of(p);
+    weft_process_free(p);
+    return out;
+}
+
+static void check_probe(const char *path_var, const char *cwd) {
+    char *env[] = {(char *)path_var, "WEFT_VAR=x", NULL};
+    char *out = run_with_env(PROBE, env, cwd);
+    ASSERT_EQ_STR(out, "probe arg\n");
+    free(out);
+}
+
+static int env_path_main(void *arg, void **result) {
+    char dir[] = "/tmp/weft-path-XXXXXX", var[128], *argv[] = {PROBE, NULL};
+    weft_process_t *p = NULL;
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    write_file(dir, PROBE, "#!/bin/sh\necho \"probe $1\"\n", 0755);
+    ASSERT_EQ_INT(weft_create_subprocess_exec(&p, PROBE, argv, NULL), WEFT_ENOENT);
+    ASSERT_NULL(p);
+    snprintf(var, sizeof var, "PATH=/nonexistent-weft-dir:%s", dir);
+    check_probe(var, NULL);
+    /* Empty and relative entries start from the directory the child starts in. */
+    check_probe("PATH=/nonexistent-weft-dir:", dir);
+    check_probe("PATH=", dir);
+    check_probe("PATH=.", dir);
+    snprintf(var, sizeof var, "PATH=%s", dir + strlen("/tmp/"));
+    check_probe(var, "/tmp");
+    remove_file(dir, PROBE);
+    ASSERT_OK(rmdir(dir));
+    *result = (void *)1;
+    return 0;
+}
+TEST(env_path_finds_program) { run_real(env_path_main, NULL); }
+
+/* An environment without PATH: /bin and /usr/bin, even when the parent's PATH has more. */
+static int env_default_path_main(void *arg, void **result) {
+    char dir[] = "/tmp/weft-path-XXXXXX", path[4096], *out;
+    char *env[] = {"WEFT_VAR=x", NULL}, *argv[] = {PROBE, NULL};
+    const char *old = getenv("PATH");
+    weft_process_options_t o = {.env = env};
+    weft_process_t *p = NULL;
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    write_file(dir, PROBE, "#!/bin/sh\necho \"probe $1\"\n", 0755);
+    snprintf(path, sizeof path, "%s:%s", dir, old ? old : "/bin:/usr/bin");
+    ASSERT_OK(setenv("PATH", path, 1));
+    out = run_with_env("echo", env, NULL);
+    ASSERT_EQ_STR(out, "arg\n");
+    free(out);
+    out = run_with_env("true", env, NULL);
+    ASSERT_EQ_STR(out, "");
+    free(out);
+    out = run_with_env(PROBE, NULL, NULL); /* no environment given: the parent's PATH */
+    ASSERT_EQ_STR(out, "probe arg\n");
+    free(out);
+    ASSERT_EQ_INT(weft_create_subprocess_exec(&p, PROBE, argv, &o), WEFT_ENOENT);
+    ASSERT_NULL(p);
+    if (old)
+        ASSERT_OK(setenv("PATH", old, 1));
+    else
+        ASSERT_OK(unsetenv("PATH"));
+    remove_file(dir, PROBE);
+    ASSERT_OK(rmdir(dir));
+    *result = (void *)1;
+    return 0;
+}
+TEST(env_without_path_uses_default) { run_real(env_default_path_main, NULL); }
+
+/* Not in the environment's PATH (though in the parent's): -ENOENT, or -EACCES for a file that
+ * is there but not executable, as execvp says; no child, descriptor or stream is left. */
+static int env_path_missing_main(void *arg, void **result) {
+    char dir[] = "/tmp/weft-path-XXXXXX", sub[64], var[128];
+    char *env[] = {var, NULL}, *argv[] = {"x", NULL};
+    weft_process_options_t o = ALL_PIPES;
+    weft_process_t *p = (weft_process_t *)&o;
+    int fds = count_fds();
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    write_file(dir, "weft-path-noexec", "#!/bin/sh\n", 0644);
+    snprintf(sub, sizeof sub, "%s/weft-path-dir", dir);
+    ASSERT_OK(mkdir(sub, 0755));
+    snprintf(var, sizeof var, "PATH=%s::/nonexistent-weft-dir", dir);
+    o.env = env;
+    ASSERT_EQ_INT(weft_create_subprocess_exec(&p, "sh", argv, &o), WEFT_ENOENT);
+    ASSERT_EQ_INT(weft_create_subprocess_exec(&p, "weft-no-such-program-anywhere", argv, &o),
+                  WEFT_ENOENT);
+    ASSERT_EQ_INT(weft_create_subprocess_exec(&p, "", argv, &o), WEFT_ENOENT);
+    ASSERT_EQ_INT(weft_create_subprocess_exec(&p, "weft-path-noexec", argv, &o), WEFT_EACCES);
+    ASSERT_EQ_INT(weft_create_subprocess_exec(&p, "weft-path-dir", argv, &o), WEFT_EACCES);
+    ASSERT_NULL(p);
+    assert_nothing_left(fds);
+    remove_file(dir, "weft-path-noexec");
+    ASSERT_OK(rmdir(sub));
+    ASSERT_OK(rmdir(dir));
+    *result = (void *)1;
+    return 0;
+}
+TEST(env_path_missing_program) { run_real(env_path_missing_main, NULL); }
 
 static int session_main(void *arg, void **result) {
     weft_process_options_t o = {.stdout_mode = WEFT_STDIO_PIPE, .start_new_session = 1};
@@ -496,7 +635,6 @@ static int start_fail_main(void *arg, void **result) {
     char path[] = "/tmp/proc_test_noexec_XXXXXX";
     char *argv[] = {"x", NULL};
     weft_process_t *p = (weft_process_t *)&o;
-    weft_loop_stats_t st;
     int fds = count_fds(), tmp;
 
     ASSERT_EQ_INT(weft_create_subprocess_exec(&p, "/nonexistent/weft-prog", argv, &o),
@@ -513,13 +651,7 @@ static int start_fail_main(void *arg, void **result) {
     ASSERT_EQ_INT(weft_create_subprocess_exec(&p, "/tmp", argv, &o), WEFT_EACCES);
     unlink(path);
     ASSERT_NULL(p);
-    /* Nothing left behind: descriptors, streams, children. */
-    ASSERT_EQ_INT(count_fds(), fds);
-    weft_loop_stats(weft_get_running_loop(), &st);
-    ASSERT_EQ_INT(st.handles, 0);
-    errno = 0;
-    ASSERT_EQ_INT(waitpid(-1, NULL, WNOHANG), -1);
-    ASSERT_EQ_INT(errno, ECHILD);
+    assert_nothing_left(fds);
     *result = (void *)1;
     return 0;
 }
@@ -848,6 +980,9 @@ const wt_test_t wt_tests[] = {
     T(devnull),
     T(stderr_into_stdout),
     T(env_and_cwd),
+    T(env_path_finds_program),
+    T(env_without_path_uses_default),
+    T(env_path_missing_program),
     T(start_new_session),
     T(child_inherits_only_stdio_and_default_signals),
     T(stdout_limit),
