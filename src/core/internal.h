@@ -13,6 +13,7 @@
 
 #include "weft.h"
 #include "../coro/coro.h"
+#include "list.h"
 #include "../poll/poll.h"
 #include "slab.h"
 
@@ -256,7 +257,7 @@ struct weft_loop {
     bool inbox_closed;
     bool forever;                  /* in run_forever: never -EDEADLK */
     unsigned nexternal;            /* executor jobs in flight for this loop (loop thread) */
-    struct weft__job *jobs;        /* those jobs (src/thread/executor.c) */
+    weft__list_t jobs;             /* those jobs (src/thread/executor.c) */
     weft_executor_t *executor;     /* the default executor, once started */
     weft_executor_t *user_executor;  /* set_default_executor's, borrowed */
     unsigned executor_workers;

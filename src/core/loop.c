@@ -58,6 +58,7 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_options_t *opts) {
     if (!loop)
         return WEFT_ENOMEM;
     weft__queue_init(&loop->ready);
+    weft__list_init(&loop->jobs);
     loop->stack_size = opts && opts->stack_size ? opts->stack_size : WEFT_STACK_DEFAULT;
     loop->virtual_clock = opts && opts->virtual_clock;
     loop->refs = 1;

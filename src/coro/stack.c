@@ -43,6 +43,7 @@
  * large frames page by page, to make the guard catch those too.
  */
 #include "coro_impl.h"
+#include "../core/list.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -67,37 +68,8 @@ enum {
 #define WEFT__DEFAULT_STACK ((size_t)64 * 1024)
 #define WEFT__MIN_STACK ((size_t)16 * 1024)
 
-/* Circular doubly linked list with a sentinel: O(1) insertion and removal anywhere. */
-struct weft__link {
-    struct weft__link *prev, *next;
-};
-
-static void weft__list_init(struct weft__link *head)
-{
-    head->prev = head->next = head;
-}
-
-static int weft__list_empty(const struct weft__link *head)
-{
-    return head->next == head;
-}
-
-static void weft__list_remove(struct weft__link *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-}
-
-static void weft__list_push_front(struct weft__link *head, struct weft__link *l)
-{
-    l->prev = head;
-    l->next = head->next;
-    head->next->prev = l;
-    head->next = l;
-}
-
 struct weft__stack_chunk {
-    struct weft__link link;  /* first: a link pointer is a chunk pointer */
+    weft__list_t link;       /* in the pool's avail or solo_free */
     char *base;              /* the mmap */
     size_t map_size;
     size_t slot_size;        /* guard + usable */
@@ -113,9 +85,9 @@ struct weft__stack_pool {
      * freed slot is the warmest stack of the pool, and the next one handed out. Beyond that
      * first stack the order is LIFO per chunk rather than across chunks, which is as warm
      * in practice and keeps the bookkeeping to a few bytes per chunk. */
-    struct weft__link avail;
+    weft__list_t avail;
     /* Free odd-size stacks (one-slot chunks), most recently freed first. */
-    struct weft__link solo_free;
+    weft__list_t solo_free;
     size_t solo_free_count;
     size_t in_use;           /* stacks handed out */
     size_t nfree;            /* free default-size stacks */
@@ -123,9 +95,9 @@ struct weft__stack_pool {
     size_t nsolo;            /* odd-size mappings, handed out or kept */
 };
 
-static inline struct weft__stack_chunk *weft__chunk_of(struct weft__link *l)
+static inline struct weft__stack_chunk *weft__chunk_of(weft__list_t *l)
 {
-    return (struct weft__stack_chunk *)l;
+    return weft__list_entry(l, struct weft__stack_chunk, link);
 }
 
 /* ---- pages and guards (also used for the alternate signal stacks, overflow.c) ---- */
@@ -276,15 +248,14 @@ void weft__stack_pool_free(weft__stack_pool_t *pool)
         return;
     assert(pool->in_use == 0 && "every stack must be back before the pool is freed");
     /* With every stack back, every chunk has a free slot, so these two lists hold them all. */
-    while (!weft__list_empty(&pool->avail)) {
-        struct weft__link *l = pool->avail.next;
-        weft__list_remove(l);
-        weft__chunk_unmap(weft__chunk_of(l));
+    struct weft__stack_chunk *c;
+    while ((c = weft__list_first_entry(&pool->avail, struct weft__stack_chunk, link))) {
+        weft__list_remove(&c->link);
+        weft__chunk_unmap(c);
     }
-    while (!weft__list_empty(&pool->solo_free)) {
-        struct weft__link *l = pool->solo_free.next;
-        weft__list_remove(l);
-        weft__chunk_unmap(weft__chunk_of(l));
+    while ((c = weft__list_first_entry(&pool->solo_free, struct weft__stack_chunk, link))) {
+        weft__list_remove(&c->link);
+        weft__chunk_unmap(c);
     }
     free(pool);
 }
@@ -293,7 +264,8 @@ static int weft__stack_get_solo(weft__stack_pool_t *pool, size_t usable, weft__s
 {
     size_t slot_size = usable + pool->page;
     struct weft__stack_chunk *c = NULL;
-    for (struct weft__link *l = pool->solo_free.next; l != &pool->solo_free; l = l->next) {
+    weft__list_t *l;
+    weft__list_foreach(l, &pool->solo_free) {
         if (weft__chunk_of(l)->slot_size == slot_size) {
             c = weft__chunk_of(l);
             weft__list_remove(l);
@@ -330,7 +302,7 @@ int weft__stack_get(weft__stack_pool_t *pool, size_t size, weft__stack_t *out)
         pool->nchunks++;
         pool->nfree += c->nslots;
     } else {
-        c = weft__chunk_of(pool->avail.next);
+        c = weft__list_first_entry(&pool->avail, struct weft__stack_chunk, link);
     }
     uint32_t slot = c->free_slot[--c->nfree];
     if (c->nfree == 0)
@@ -367,9 +339,10 @@ void weft__stack_put(weft__stack_pool_t *pool, weft__stack_t *stack)
         c->nfree = 1;
         weft__list_push_front(&pool->solo_free, &c->link);
         if (++pool->solo_free_count > WEFT__SOLO_KEEP) {
-            struct weft__link *oldest = pool->solo_free.prev;
-            weft__list_remove(oldest);
-            weft__chunk_unmap(weft__chunk_of(oldest));
+            struct weft__stack_chunk *oldest =
+                weft__list_last_entry(&pool->solo_free, struct weft__stack_chunk, link);
+            weft__list_remove(&oldest->link);
+            weft__chunk_unmap(oldest);
             pool->solo_free_count--;
             pool->nsolo--;
         }

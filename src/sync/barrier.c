@@ -59,7 +59,7 @@ int weft_barrier_new(weft_barrier_t **bp, unsigned parties) {
 int weft_barrier_free(weft_barrier_t *b) {
     if (!b)
         return 0;
-    if (b->count || b->blocked.head || b->users)
+    if (b->count || !weft__wlist_empty(&b->blocked) || b->users)
         return WEFT_EBUSY;
     weft__loop_unref(b->loop);
     free(b);

@@ -50,7 +50,8 @@ int weft_condition_new(weft_condition_t **cond, weft_lock_t *lock) {
 int weft_condition_free(weft_condition_t *c) {
     if (!c)
         return 0;
-    if (c->waiters.head || c->users || (c->lock == &c->own && (c->own.waiters.head || c->own.users)))
+    if (!weft__wlist_empty(&c->waiters) || c->users ||
+        (c->lock == &c->own && (!weft__wlist_empty(&c->own.waiters) || c->own.users)))
         return WEFT_EBUSY;
     if (c->lock == &c->own)
         weft__lock_fini(&c->own);
@@ -129,5 +130,5 @@ int weft_condition_notify_all(weft_condition_t *c) {
     int rc;
     if ((rc = cond_holder(c, &t)) < 0)
         return rc;
-    return (int)cond_notify(c, c->waiters.len);
+    return (int)weft__wlist_grant_all(&c->waiters);
 }

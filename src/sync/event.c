@@ -29,7 +29,7 @@ int weft_event_new(weft_event_t **ev) {
 int weft_event_free(weft_event_t *e) {
     if (!e)
         return 0;
-    if (e->waiters.head)
+    if (!weft__wlist_empty(&e->waiters))
         return WEFT_EBUSY;
     weft__loop_unref(e->loop);
     free(e);

@@ -31,7 +31,7 @@ static void lock_abort(weft__run_t *run, void *arg) {
     weft__wnode_t *n = arg;
     weft_lock_t *l = n->obj;
     (void)run;
-    if (n->list)
+    if (weft__wnode_linked(n))
         weft__wlist_unlink(n);
     else if (n->granted && l->owner == n->task->id)
         weft__lock_hand_off(l);
@@ -76,7 +76,7 @@ int weft_lock_new(weft_lock_t **lock) {
 int weft_lock_free(weft_lock_t *l) {
     if (!l)
         return 0;
-    if (l->waiters.head || l->users)
+    if (!weft__wlist_empty(&l->waiters) || l->users)
         return WEFT_EBUSY;
     weft__lock_fini(l);
     free(l);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "../core/list.h"
 
 typedef struct qent {
     void *item;
@@ -34,19 +35,14 @@ enum qwstate {
     QW_SHUTDOWN,  /* woken by weft_queue_shutdown() */
 };
 
-typedef struct qlist qlist_t;
 typedef struct qwaiter qwaiter_t;
 struct qwaiter {
-    qwaiter_t *next, *prev;
+    weft__list_t link;
     weft_task_t *task;
     weft_queue_t *q;
-    qlist_t *list;
+    weft__list_t *list;   /* the one it waits in, still known once it is taken off */
     qent_t ent;
     int state;
-};
-
-struct qlist {
-    qwaiter_t *head, *tail;
 };
 
 struct weft_queue {
@@ -56,7 +52,7 @@ struct weft_queue {
     size_t mask;          /* capacity - 1 (capacity a power of two); heap: capacity */
     void **ring;          /* FIFO ring / LIFO stack */
     qent_t *heap;         /* PRIORITY */
-    qlist_t getters, putters, joiners;
+    weft__list_t getters, putters, joiners;   /* of qwaiter_t, oldest first */
     weft_loop_t *loop;
     size_t unfinished;    /* items put and not yet task_done'd */
     size_t nwaiting;      /* waiter nodes that still point here (linked, or served but not resumed) */
@@ -76,46 +72,26 @@ struct weft_queue {
 
 /* ---- waiter lists ------------------------------------------------------------------------ */
 
-static inline void list_append(qlist_t *l, qwaiter_t *w) {
-    w->next = NULL;
-    w->prev = l->tail;
-    if (l->tail)
-        l->tail->next = w;
-    else
-        l->head = w;
-    l->tail = w;
-}
-
-static inline void list_remove(qlist_t *l, qwaiter_t *w) {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        l->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        l->tail = w->prev;
-}
-
 /* The first waiter still suspended, with the ones a cancellation woke taken out on the way. */
-static qwaiter_t *first_waiting(qlist_t *l) {
+static qwaiter_t *first_waiting(weft__list_t *l) {
     qwaiter_t *w;
-    while ((w = l->head) && !weft__task_waiting(w->task)) {
-        list_remove(l, w);
+    while ((w = weft__list_first_entry(l, qwaiter_t, link)) && !weft__task_waiting(w->task)) {
+        weft__list_remove(&w->link);
         w->state = QW_UNLINKED;
     }
     return w;
 }
 
-static void serve(qlist_t *l, qwaiter_t *w, int state, int status) {
-    list_remove(l, w);
+static void serve(qwaiter_t *w, int state, int status) {
+    weft__list_remove(&w->link);
     w->state = state;
     weft__task_wake(w->task, status);
 }
 
-static void serve_all(qlist_t *l, int state, int status) {
-    while (l->head)
-        serve(l, l->head, state, status);
+static void serve_all(weft__list_t *l, int state, int status) {
+    qwaiter_t *w;
+    while ((w = weft__list_first_entry(l, qwaiter_t, link)))
+        serve(w, state, status);
 }
 
 /* ---- storage ----------------------------------------------------------------------------- */
@@ -240,7 +216,7 @@ static void reserve_for_getter(weft_queue_t *q) {
     qwaiter_t *w;
     if (q->len > q->reserved && (w = first_waiting(&q->getters))) {
         q->reserved++;
-        serve(&q->getters, w, QW_DONE, 0);
+        serve(w, QW_DONE, 0);
     }
 }
 
@@ -252,8 +228,8 @@ static __attribute__((noinline)) void admit_putter(weft_queue_t *q) {
     if (store_push(q, &w->ent) < 0)
         return; /* out of memory growing past the pre-sized capacity: it keeps waiting */
     q->unfinished++;
-    serve(&q->putters, w, QW_DONE, 0);
-    if (q->getters.head) /* every item was promised, and getters still wait */
+    serve(w, QW_DONE, 0);
+    if (!weft__list_empty(&q->getters)) /* every item was promised, and getters still wait */
         reserve_for_getter(q);
 }
 
@@ -269,14 +245,14 @@ static inline int put_now(weft_queue_t *q, qent_t *e) {
     if ((rc = store_push(q, e)) < 0)
         return rc;
     q->unfinished++;
-    if (weft__unlikely(q->getters.head != NULL))
+    if (weft__unlikely(!weft__list_empty(&q->getters)))
         reserve_for_getter(q);
     return 0;
 }
 
 static inline void *take(weft_queue_t *q) {
     void *item = store_pop(q);
-    if (weft__unlikely(q->putters.head != NULL))
+    if (weft__unlikely(!weft__list_empty(&q->putters)))
         admit_putter(q);
     return item;
 }
@@ -290,7 +266,7 @@ static void waiter_abort(weft__run_t *run, void *arg) {
     weft_queue_t *q = w->q;
     (void)run;
     if (w->state == QW_LINKED)
-        list_remove(w->list, w);
+        weft__list_remove(&w->link);
     else if (w->state == QW_DONE && w->list == &q->getters && !q->immediate)
         q->reserved--; /* its item stays; nobody is woken for it: the loop is closing */
     q->nwaiting--;
@@ -298,13 +274,13 @@ static void waiter_abort(weft__run_t *run, void *arg) {
 
 /* Suspends `t` on `list` until served, shut down or cancelled; returns weft__suspend()'s
  * status. The node is out of every list when this returns. */
-static int wait_on(weft_queue_t *q, qlist_t *list, qwaiter_t *w, weft_task_t *t) {
+static int wait_on(weft_queue_t *q, weft__list_t *list, qwaiter_t *w, weft_task_t *t) {
     int rc;
     w->task = t;
     w->q = q;
     w->list = list;
     w->state = QW_LINKED;
-    list_append(list, w);
+    weft__list_push_back(list, &w->link);
     q->nwaiting++;
     t->run->abort_wait = waiter_abort;
     t->run->abort_arg = w;
@@ -313,7 +289,7 @@ static int wait_on(weft_queue_t *q, qlist_t *list, qwaiter_t *w, weft_task_t *t)
     t->run->abort_wait = NULL;
     q->nwaiting--;
     if (w->state == QW_LINKED)
-        list_remove(list, w);
+        weft__list_remove(&w->link);
     return rc;
 }
 
@@ -411,6 +387,9 @@ int weft_loop_queue_new(weft_loop_t *loop, weft_queue_t **qp, const weft_queue_o
         return WEFT_ENOMEM;
     }
     q->mask = cap - 1;
+    weft__list_init(&q->getters);
+    weft__list_init(&q->putters);
+    weft__list_init(&q->joiners);
     q->loop = loop;
     q->kind = o.kind;
     q->maxsize = o.maxsize;

@@ -25,7 +25,7 @@ static void sem_give(weft_semaphore_t *s) {
 static void sem_abort(weft__run_t *run, void *arg) {
     weft__wnode_t *n = arg;
     (void)run;
-    if (n->list)
+    if (weft__wnode_linked(n))
         weft__wlist_unlink(n);
     else if (n->granted)
         sem_give(n->obj);
@@ -53,7 +53,7 @@ int weft_semaphore_new(weft_semaphore_t **sem, unsigned value, int bounded) {
 int weft_semaphore_free(weft_semaphore_t *s) {
     if (!s)
         return 0;
-    if (s->waiters.head || s->users)
+    if (!weft__wlist_empty(&s->waiters) || s->users)
         return WEFT_EBUSY;
     weft__loop_unref(s->loop);
     free(s);
@@ -99,7 +99,7 @@ int weft_semaphore_release(weft_semaphore_t *s) {
 }
 
 int weft_semaphore_locked(const weft_semaphore_t *s) {
-    return s->value == 0 || s->waiters.head != NULL;
+    return s->value == 0 || !weft__wlist_empty(&s->waiters);
 }
 
 unsigned weft_semaphore_value(const weft_semaphore_t *s) { return s->value; }

@@ -11,13 +11,13 @@
 #define WEFT_SYNC_WAIT_H
 
 #include "../core/internal.h"
+#include "../core/list.h"
 
 typedef struct weft__wnode weft__wnode_t;
 typedef struct weft__wlist weft__wlist_t;
 
 struct weft__wnode {
-    weft__wnode_t *prev, *next;
-    weft__wlist_t *list;     /* NULL when not linked */
+    weft__list_t link;       /* in its wlist; points at itself once taken off */
     weft_task_t *task;
     void *obj;               /* the object waited on, for abort_wait */
     size_t *users;           /* the owner's count of tasks inside its calls (see below) */
@@ -34,50 +34,29 @@ static inline void weft__wnode_uncount(weft__wnode_t *n) {
 }
 
 struct weft__wlist {
-    weft__wnode_t *head, *tail;
-    size_t len;
+    weft__list_t fifo;       /* of weft__wnode_t, oldest first */
 };
 
 typedef void (*weft__abort_fn)(weft__run_t *run, void *arg);
 
-static inline void weft__wlist_init(weft__wlist_t *l) {
-    l->head = l->tail = NULL;
-    l->len = 0;
+static inline void weft__wlist_init(weft__wlist_t *l) { weft__list_init(&l->fifo); }
+
+static inline bool weft__wlist_empty(const weft__wlist_t *l) {
+    return weft__list_empty(&l->fifo);
 }
 
-static inline void weft__wlist_push(weft__wlist_t *l, weft__wnode_t *n) {
-    n->list = l;
-    n->next = NULL;
-    n->prev = l->tail;
-    if (l->tail)
-        l->tail->next = n;
-    else
-        l->head = n;
-    l->tail = n;
-    l->len++;
+/* Still queued: no waker took it (a cancelled task's node stays queued until the task runs). */
+static inline bool weft__wnode_linked(const weft__wnode_t *n) {
+    return weft__list_linked(&n->link);
 }
 
-static inline void weft__wlist_unlink(weft__wnode_t *n) {
-    weft__wlist_t *l = n->list;
-    if (!l)
-        return;
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        l->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        l->tail = n->prev;
-    l->len--;
-    n->list = NULL;
-    n->prev = n->next = NULL;
-}
+/* Does nothing if `n` is off its list already. */
+static inline void weft__wlist_unlink(weft__wnode_t *n) { weft__list_remove(&n->link); }
 
 /* Takes the first waiter off `l`, grants it and wakes its task. Returns it, or NULL if none
  * waits. The node stays valid until its task runs again: use it before the next suspension. */
 static inline weft__wnode_t *weft__wlist_grant_first(weft__wlist_t *l) {
-    weft__wnode_t *n = l->head;
+    weft__wnode_t *n = weft__list_first_entry(&l->fifo, weft__wnode_t, link);
     if (!n)
         return NULL;
     weft__wlist_unlink(n);
@@ -111,7 +90,7 @@ static inline int weft__wlist_wait(weft__wlist_t *l, weft__wnode_t *n, weft_task
     n->obj = obj;
     n->users = users;
     n->granted = 0;
-    weft__wlist_push(l, n);
+    weft__list_push_back(&l->fifo, &n->link);
     t->run->abort_wait = abort_fn;
     t->run->abort_arg = n;
     do

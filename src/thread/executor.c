@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "../core/list.h"
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_ENDED };
 
@@ -23,8 +24,8 @@ typedef struct weft__job job_t;
 struct weft__job {
     weft__work_t work;          /* the completion, posted to the loop */
     weft__waiter_t waiter;      /* on the future: done before the job (cancelled) */
-    job_t *qprev, *qnext;       /* the executor's queue */
-    job_t *lprev, *lnext;       /* loop->jobs */
+    weft__list_t qlink;         /* in the executor's queue */
+    weft__list_t llink;         /* in loop->jobs */
     weft_executor_t *ex;
     weft_loop_t *loop;
     weft_future_t *future;
@@ -41,7 +42,7 @@ struct weft_executor {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;     /* idle workers wait here */
     pthread_cond_t done_cv;     /* a job ended, or a worker left */
-    job_t *head, *tail;         /* queued jobs, oldest first */
+    weft__list_t queue;         /* of job_t, oldest first */
     size_t nqueued;
     pthread_t *threads;         /* started, not yet joined */
     unsigned nthreads, cap;
@@ -67,27 +68,19 @@ static void executor_unref(weft_executor_t *ex) {
     free(ex);
 }
 
+/* nqueued is kept next to the list: a submit compares it with the idle workers. */
 static void queue_push(weft_executor_t *ex, job_t *job) {
-    job->qnext = NULL;
-    job->qprev = ex->tail;
-    if (ex->tail)
-        ex->tail->qnext = job;
-    else
-        ex->head = job;
-    ex->tail = job;
+    weft__list_push_back(&ex->queue, &job->qlink);
     ex->nqueued++;
 }
 
 static void queue_unlink(weft_executor_t *ex, job_t *job) {
-    if (job->qprev)
-        job->qprev->qnext = job->qnext;
-    else
-        ex->head = job->qnext;
-    if (job->qnext)
-        job->qnext->qprev = job->qprev;
-    else
-        ex->tail = job->qprev;
+    weft__list_remove(&job->qlink);
     ex->nqueued--;
+}
+
+static job_t *queue_first(weft_executor_t *ex) {
+    return weft__list_first_entry(&ex->queue, job_t, qlink);
 }
 
 /* Under ex->mu: the job is over (run, or cancelled before it ran); its loop completes it. The
@@ -119,12 +112,12 @@ static void *worker_main(void *p) {
     pthread_mutex_lock(&ex->mu);
     for (;;) {
         job_t *job;
-        while (!ex->head && !ex->shutdown) {
+        while (weft__list_empty(&ex->queue) && !ex->shutdown) {
             ex->idle++;
             pthread_cond_wait(&ex->work_cv, &ex->mu);
             ex->idle--;
         }
-        if (!(job = ex->head))
+        if (!(job = queue_first(ex)))
             break; /* shut down, and nothing left to run */
         queue_unlink(ex, job);
         job->state = JOB_RUNNING;
@@ -217,6 +210,7 @@ int weft_executor_new(weft_executor_t **out, unsigned max_workers) {
         goto fail_work;
     if ((rc = pthread_cond_init(&ex->done_cv, NULL)) != 0)
         goto fail_done;
+    weft__list_init(&ex->queue);
     ex->max_workers = max_workers ? max_workers : default_workers();
     atomic_init(&ex->refs, 1);
     *out = ex;
@@ -238,7 +232,7 @@ void weft_executor_shutdown(weft_executor_t *ex, int wait, int cancel_futures) {
         return;
     pthread_mutex_lock(&ex->mu);
     ex->shutdown = true;
-    while (cancel_futures && (job = ex->head)) {
+    while (cancel_futures && (job = queue_first(ex))) {
         queue_unlink(ex, job);
         job->rc = WEFT_ECANCELED;
         job->msg = strdup("the executor was shut down");
@@ -282,12 +276,7 @@ void weft_executor_free(weft_executor_t *ex) {
 static void job_release(job_t *job) {
     weft_loop_t *loop = job->loop;
     weft_executor_t *helper = job->free_after;
-    if (job->lprev)
-        job->lprev->lnext = job->lnext;
-    else
-        loop->jobs = job->lnext;
-    if (job->lnext)
-        job->lnext->lprev = job->lprev;
+    weft__list_remove(&job->llink);
     loop->nexternal--;
     weft__waiter_remove(job->future, &job->waiter);
     weft__unref(job->future);
@@ -395,10 +384,7 @@ static int job_submit(weft_loop_t *loop, weft_executor_t *ex, weft_job_fn fn, vo
     }
     /* The worker may be running it already: it touches none of these. */
     weft__waiter_add(f, &job->waiter);
-    job->lnext = loop->jobs;
-    if (loop->jobs)
-        loop->jobs->lprev = job;
-    loop->jobs = job;
+    weft__list_push_front(&loop->jobs, &job->llink);
     loop->nexternal++;
     *out = job;
     return 0;
@@ -441,9 +427,10 @@ int weft_loop_set_default_executor(weft_loop_t *loop, weft_executor_t *ex) {
  * pending), running ones waited for (their completions are in the inbox, run next with
  * loop->closed set), then the loop's own pool goes. */
 void weft__executor_loop_close(weft_loop_t *loop) {
-    job_t *job, *next;
-    for (job = loop->jobs; job; job = next) {
-        next = job->lnext;
+    weft__list_t *l, *next;
+    for (l = loop->jobs.next; l != &loop->jobs; l = next) {
+        job_t *job = weft__list_entry(l, job_t, llink);
+        next = l->next; /* releasing the job unlinks it */
         if (job_dequeue(job))
             job_release(job);
         else

@@ -14,13 +14,13 @@
 #include <time.h>
 
 #include "../core/internal.h"
+#include "../core/list.h"
 
 enum { W_WAITING, W_DONE, W_SHUTDOWN };
 
 typedef struct waiter waiter_t;
 struct waiter {
-    waiter_t *prev, *next;
-    struct wlist *list;        /* the list it waits in; NULL once unlinked */
+    weft__list_t link;         /* in getters or putters; points at itself once unlinked */
     bool getter;
     int state;                 /* W_*, set by the waker */
     void *item;                /* put: the item to insert; get: the item handed over */
@@ -34,43 +34,14 @@ struct waiter {
     pthread_cond_t *cond;
 };
 
-typedef struct wlist {
-    waiter_t *head, *tail;
-} wlist_t;
-
 struct weft_tsqueue {
     pthread_mutex_t lock;
     void **ring;               /* items[head .. head+count) modulo cap */
     size_t head, count, cap, maxsize;
-    wlist_t getters, putters;
+    weft__list_t getters, putters;   /* of waiter_t, oldest first */
     size_t users;              /* inside a blocking call: free() must wait */
     bool shutdown;
 };
-
-static void wlist_push(wlist_t *l, waiter_t *w) {
-    w->next = NULL;
-    w->prev = l->tail;
-    if (l->tail)
-        l->tail->next = w;
-    else
-        l->head = w;
-    l->tail = w;
-    w->list = l;
-}
-
-static void wlist_unlink(waiter_t *w) {
-    wlist_t *l = w->list;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        l->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        l->tail = w->prev;
-    w->prev = w->next = NULL;
-    w->list = NULL;
-}
 
 /* ---- the ring ------------------------------------------------------------------------- */
 
@@ -142,15 +113,15 @@ static void wake(waiter_t *w) {
 static void settle(weft_tsqueue_t *q) {
     for (;;) {
         waiter_t *w;
-        if (q->count && (w = q->getters.head)) {
-            wlist_unlink(w);
+        if (q->count && (w = weft__list_first_entry(&q->getters, waiter_t, link))) {
+            weft__list_remove(&w->link);
             w->item = ring_pop(q);
             w->state = W_DONE;
             wake(w);
-        } else if (!full(q) && (w = q->putters.head)) {
-            wlist_unlink(w);
+        } else if (!full(q) && (w = weft__list_first_entry(&q->putters, waiter_t, link))) {
+            weft__list_remove(&w->link);
             if (ring_push(q, w->item) < 0) { /* no memory: let it retry later */
-                wlist_push(&q->putters, w);
+                weft__list_push_back(&q->putters, &w->link);
                 return;
             }
             w->state = W_DONE;
@@ -174,6 +145,8 @@ int weft_tsqueue_new(weft_tsqueue_t **out, size_t maxsize) {
         return WEFT_ENOMEM;
     }
     q->maxsize = maxsize;
+    weft__list_init(&q->getters);
+    weft__list_init(&q->putters);
     *out = q;
     return 0;
 }
@@ -200,7 +173,7 @@ static int try_put(weft_tsqueue_t *q, void *item) {
     int rc;
     if (q->shutdown)
         return WEFT_ESHUTDOWN;
-    if (full(q) || q->putters.head) /* waiting putters go first */
+    if (full(q) || !weft__list_empty(&q->putters)) /* waiting putters go first */
         return WEFT_EQUEUEFULL;
     if ((rc = ring_push(q, item)) < 0)
         return rc;
@@ -248,14 +221,14 @@ void weft_tsqueue_shutdown(weft_tsqueue_t *q) {
     waiter_t *w;
     pthread_mutex_lock(&q->lock);
     q->shutdown = true;
-    while ((w = q->putters.head)) {
-        wlist_unlink(w);
+    while ((w = weft__list_first_entry(&q->putters, waiter_t, link))) {
+        weft__list_remove(&w->link);
         w->state = W_SHUTDOWN;
         wake(w);
     }
     /* Getters wait only while the queue is empty: with it shut down, they never get more. */
-    while ((w = q->getters.head)) {
-        wlist_unlink(w);
+    while ((w = weft__list_first_entry(&q->getters, waiter_t, link))) {
+        weft__list_remove(&w->link);
         w->state = W_SHUTDOWN;
         wake(w);
     }
@@ -271,8 +244,8 @@ static void task_abort(weft__run_t *run, void *arg) {
     weft_tsqueue_t *q = w->q;
     (void)run;
     pthread_mutex_lock(&q->lock);
-    if (w->list)
-        wlist_unlink(w);
+    if (weft__list_linked(&w->link))
+        weft__list_remove(&w->link);
     else
         weft__loop_unpost(w->loop, &w->work);
     if (w->getter && w->state == W_DONE && ring_push_front(q, w->item) == 0)
@@ -300,8 +273,8 @@ static int task_wait(weft_tsqueue_t *q, waiter_t *w, weft_task_t *t) {
     rc = weft__suspend(t);
     pthread_mutex_lock(&q->lock);
     if (!w->delivered) {
-        if (w->list) { /* not served: leave */
-            wlist_unlink(w);
+        if (weft__list_linked(&w->link)) { /* not served: leave */
+            weft__list_remove(&w->link);
         } else if (!weft__loop_unpost(w->loop, &w->work)) {
             /* The loop has the node already: it runs this iteration. */
             pthread_mutex_unlock(&q->lock);
@@ -333,7 +306,7 @@ static int thread_wait(weft_tsqueue_t *q, waiter_t *w, double timeout) {
         rc = timeout < WEFT_NEVER ? pthread_cond_timedwait(&cond, &q->lock, &dl)
                                   : pthread_cond_wait(&cond, &q->lock);
     if (w->state == W_WAITING)
-        wlist_unlink(w);
+        weft__list_remove(&w->link);
     pthread_cond_destroy(&cond);
     return w->state == W_WAITING ? WEFT_ETIMEDOUT : 0;
 }
@@ -348,7 +321,7 @@ static int put_wait(weft_tsqueue_t *q, void *item, weft_task_t *t, double timeou
         pthread_mutex_unlock(&q->lock);
         return rc == WEFT_EQUEUEFULL ? (t ? WEFT_ECANCELED : WEFT_ETIMEDOUT) : rc;
     }
-    wlist_push(&q->putters, &w);
+    weft__list_push_back(&q->putters, &w.link);
     q->users++;
     rc = t ? task_wait(q, &w, t) : thread_wait(q, &w, timeout);
     q->users--;
@@ -369,7 +342,7 @@ static int get_wait(weft_tsqueue_t *q, void **item, weft_task_t *t, double timeo
         pthread_mutex_unlock(&q->lock);
         return rc == WEFT_EQUEUEEMPTY ? (t ? WEFT_ECANCELED : WEFT_ETIMEDOUT) : rc;
     }
-    wlist_push(&q->getters, &w);
+    weft__list_push_back(&q->getters, &w.link);
     q->users++;
     rc = t ? task_wait(q, &w, t) : thread_wait(q, &w, timeout);
     if (w.state == W_DONE && rc < 0) {
