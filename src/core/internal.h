@@ -226,6 +226,7 @@ struct weft_loop {
     struct weft__run *orphan;      /* a finished task's stack, for the loop to take back */
     weft_task_t *all_tasks;        /* unfinished tasks */
     double vnow;                   /* virtual clock's time */
+    double trim_at;                /* when retired stack chunks go even if never idle; 0: unset */
     uint64_t timer_seq;
     uint64_t next_id, end_id;      /* this loop's block of task ids */
     uint64_t iterations;

@@ -248,6 +248,25 @@ static void run_batch_debug(weft_loop_t *loop) {
     }
 }
 
+/* Stack chunks that a burst of tasks left free are unmapped when the loop is about to wait at
+ * least a millisecond with nothing to do, or 10 s after they were retired if that never
+ * happens: not while the burst winds down (see src/coro/stack.c). */
+static void trim_stacks(weft_loop_t *loop, int64_t timeout_ns) {
+    double now = weft__now(loop);
+    if (timeout_ns < 0 || timeout_ns >= 1000000 || (loop->trim_at > 0 && now >= loop->trim_at)) {
+        weft__stack_pool_trim(loop->stacks);
+        loop->trim_at = 0;
+    } else if (loop->trim_at == 0) {
+        loop->trim_at = now + 10.0;
+    }
+}
+
+static void loop_poll(weft_loop_t *loop, int64_t timeout_ns) {
+    if (weft__unlikely(weft__stack_pool_retired(loop->stacks) != 0))
+        trim_stacks(loop, timeout_ns);
+    weft__poll_wait(&loop->poll, timeout_ns);
+}
+
 /* Returns 0, or -EDEADLK when nothing is ready, no timer is armed, no fd is watched and
  * nothing outside the loop (another thread, a signal) is expected: no event can ever arrive,
  * and blocking would hang forever. */
@@ -265,28 +284,31 @@ static int run_once(weft_loop_t *loop) {
     if (loop->ready.head || loop->stopping) {
         if (weft__poll_due(loop)) {
             loop->steps_since_poll = 0;
-            weft__poll_wait(&loop->poll, 0);
+            loop_poll(loop, 0);
         }
     } else if (top) {
         double delay = top->when - weft__now(loop);
         if (loop->virtual_clock) {
             /* Time does not jump while a job on another thread may still finish first. */
             if (loop->nexternal)
-                weft__poll_wait(&loop->poll, -1);
+                loop_poll(loop, -1);
             else if (loop->poll.nwatched)
-                weft__poll_wait(&loop->poll, 0);
-            if (!loop->ready.head && delay > 0)
+                loop_poll(loop, 0);
+            if (!loop->ready.head && delay > 0) {
+                if (weft__stack_pool_retired(loop->stacks)) /* time jumps: an idle moment */
+                    trim_stacks(loop, -1);
                 loop->vnow = top->when;
+            }
         } else if (delay > 0) {
             /* Wait a day at most: the deadline is recomputed next time round. */
             int64_t ns = delay > 86400 ? (int64_t)86400e9 : (int64_t)ceil(delay * 1e9);
-            weft__poll_wait(&loop->poll, ns);
+            loop_poll(loop, ns);
         } else if (loop->poll.nwatched) {
-            weft__poll_wait(&loop->poll, 0);
+            loop_poll(loop, 0);
         }
         loop->steps_since_poll = 0;
     } else if (loop->poll.nwatched || loop->forever || weft__loop_expects_outside(loop)) {
-        weft__poll_wait(&loop->poll, -1);
+        loop_poll(loop, -1);
         loop->steps_since_poll = 0;
     } else {
         return WEFT_EDEADLK;

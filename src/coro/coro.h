@@ -33,11 +33,16 @@ void weft__stack_pool_free(weft__stack_pool_t *pool);      /* every stack must b
 int weft__stack_get(weft__stack_pool_t *pool, size_t size, weft__stack_t *out); /* 0 or -ENOMEM */
 void weft__stack_put(weft__stack_pool_t *pool, weft__stack_t *stack);
 size_t weft__stack_pool_in_use(const weft__stack_pool_t *pool);  /* stacks handed out */
+/* Chunks whose stacks are all free beyond the pool's warm reserve, kept mapped (and handed out
+ * again first) until weft__stack_pool_trim() unmaps them and returns how many there were. */
+size_t weft__stack_pool_retired(const weft__stack_pool_t *pool);
+size_t weft__stack_pool_trim(weft__stack_pool_t *pool);
 
 typedef struct weft__stack_pool_stats {
     size_t in_use;      /* stacks handed out */
     size_t free;        /* stacks kept ready, default-size and odd-size */
-    size_t chunks;      /* mappings holding default-size stacks */
+    size_t chunks;      /* mappings holding default-size stacks, retired ones included */
+    size_t retired;     /* chunks of free stacks waiting for weft__stack_pool_trim() */
     size_t solo;        /* mappings holding one odd-size stack each (handed out or kept) */
     int guard_mprotect; /* guards are mprotect'd (kernel < 6.13): two mappings per stack */
 } weft__stack_pool_stats_t;

@@ -24,10 +24,15 @@
  *     free stacks lives in malloc'd chunk headers, never in the stacks, so a stack nobody
  *     touched stays uncommitted.
  *
- * Memory goes back to the system a chunk at a time: when every stack of a chunk is free and
- * the pool would still keep WEFT__WARM_RESERVE free stacks without it, the chunk is unmapped
- * (one munmap for 64 stacks). After a burst of a million tasks, the pool shrinks back to the
- * reserve.
+ * Memory goes back to the system a chunk at a time (one munmap for 64 stacks), but not at
+ * once: when every stack of a chunk is free and the pool would still keep WEFT__WARM_RESERVE
+ * free stacks without it, the chunk is retired. A retired chunk is handed out again before a
+ * new one is mapped, and is unmapped by weft__stack_pool_trim(), which the loop calls when it
+ * is about to wait with nothing to do (or after a while, if it never is). Unmapping a million
+ * stacks costs about 0.7 s of system time; done as a burst winds down, it would slow the last
+ * tasks of the burst, and a second burst would pay the page faults and guard installation
+ * again. Allocators defer purging for the same reasons (jemalloc's decay, mimalloc's delay).
+ * After a burst of a million tasks and one idle moment, the pool is back to the reserve.
  *
  * Stacks of another size ("odd" sizes) get a mapping each; the last few freed are kept for
  * reuse, the rest unmapped.
@@ -86,6 +91,10 @@ struct weft__stack_pool {
      * first stack the order is LIFO per chunk rather than across chunks, which is as warm
      * in practice and keeps the bookkeeping to a few bytes per chunk. */
     weft__list_t avail;
+    /* Chunks whose stacks are all free, beyond the reserve: waiting for weft__stack_pool_trim,
+     * most recently retired first. Not counted in nfree. */
+    weft__list_t retired;
+    size_t nretired;
     /* Free odd-size stacks (one-slot chunks), most recently freed first. */
     weft__list_t solo_free;
     size_t solo_free_count;
@@ -232,6 +241,7 @@ weft__stack_pool_t *weft__stack_pool_new(size_t default_size)
         return NULL;
     pool->page = weft__page_size();
     weft__list_init(&pool->avail);
+    weft__list_init(&pool->retired);
     weft__list_init(&pool->solo_free);
     pool->default_usable = weft__stack_usable(pool, default_size ? default_size
                                                                  : WEFT__DEFAULT_STACK);
@@ -247,8 +257,9 @@ void weft__stack_pool_free(weft__stack_pool_t *pool)
     if (!pool)
         return;
     assert(pool->in_use == 0 && "every stack must be back before the pool is freed");
-    /* With every stack back, every chunk has a free slot, so these two lists hold them all. */
+    /* With every stack back, every chunk has a free slot, so these lists hold them all. */
     struct weft__stack_chunk *c;
+    weft__stack_pool_trim(pool);
     while ((c = weft__list_first_entry(&pool->avail, struct weft__stack_chunk, link))) {
         weft__list_remove(&c->link);
         weft__chunk_unmap(c);
@@ -295,11 +306,17 @@ int weft__stack_get(weft__stack_pool_t *pool, size_t size, weft__stack_t *out)
 
     struct weft__stack_chunk *c;
     if (weft__list_empty(&pool->avail)) {
-        c = weft__chunk_new(pool->page, usable + pool->page, WEFT__CHUNK_SLOTS);
-        if (!c)
-            return -ENOMEM;
+        c = weft__list_first_entry(&pool->retired, struct weft__stack_chunk, link);
+        if (c) { /* its stacks are mapped, guarded, their top pages most likely committed */
+            weft__list_remove(&c->link);
+            pool->nretired--;
+        } else {
+            c = weft__chunk_new(pool->page, usable + pool->page, WEFT__CHUNK_SLOTS);
+            if (!c)
+                return -ENOMEM;
+            pool->nchunks++;
+        }
         weft__list_push_front(&pool->avail, &c->link);
-        pool->nchunks++;
         pool->nfree += c->nslots;
     } else {
         c = weft__list_first_entry(&pool->avail, struct weft__stack_chunk, link);
@@ -358,9 +375,27 @@ void weft__stack_put(weft__stack_pool_t *pool, weft__stack_t *stack)
     if (c->nfree == c->nslots && pool->nfree - c->nslots >= WEFT__WARM_RESERVE) {
         weft__list_remove(&c->link);
         pool->nfree -= c->nslots;
-        pool->nchunks--;
+        weft__list_push_front(&pool->retired, &c->link);
+        pool->nretired++;
+    }
+}
+
+size_t weft__stack_pool_retired(const weft__stack_pool_t *pool)
+{
+    return pool->nretired;
+}
+
+size_t weft__stack_pool_trim(weft__stack_pool_t *pool)
+{
+    size_t n = pool->nretired;
+    struct weft__stack_chunk *c;
+    while ((c = weft__list_first_entry(&pool->retired, struct weft__stack_chunk, link))) {
+        weft__list_remove(&c->link);
         weft__chunk_unmap(c);
     }
+    pool->nchunks -= n;
+    pool->nretired = 0;
+    return n;
 }
 
 size_t weft__stack_pool_in_use(const weft__stack_pool_t *pool)
@@ -371,8 +406,9 @@ size_t weft__stack_pool_in_use(const weft__stack_pool_t *pool)
 void weft__stack_pool_stats(const weft__stack_pool_t *pool, weft__stack_pool_stats_t *out)
 {
     out->in_use = pool->in_use;
-    out->free = pool->nfree + pool->solo_free_count;
+    out->free = pool->nfree + pool->nretired * WEFT__CHUNK_SLOTS + pool->solo_free_count;
     out->chunks = pool->nchunks;
+    out->retired = pool->nretired;
     out->solo = pool->nsolo;
     out->guard_mprotect = weft__guard_uses_mprotect();
 }

@@ -298,6 +298,35 @@ static void test_cycles(void)
     weft__stack_put(pool, &small);
     CHECK(weft__stack_pool_in_use(pool) == 0);
 
+    /* A burst beyond the warm reserve (256 stacks): the chunks it empties are retired, not
+     * unmapped, and the next burst takes them again before mapping anything new. */
+    enum { BURST = 64 * 10 };
+    static weft__stack_t burst[BURST];
+    for (int i = 0; i < BURST; i++)
+        CHECK(weft__stack_get(pool, 0, &burst[i]) == 0);
+    weft__stack_pool_stats(pool, &s);
+    size_t mapped = s.chunks;
+    CHECKF(mapped >= BURST / 64, "%zu chunks", mapped);
+    for (int i = 0; i < BURST; i++)
+        weft__stack_put(pool, &burst[i]);
+    weft__stack_pool_stats(pool, &s);
+    CHECKF(s.chunks == mapped && s.retired >= mapped - 256 / 64 - 1,
+           "%zu chunks, %zu retired of %zu", s.chunks, s.retired, mapped);
+    CHECK(s.free == mapped * 64 + s.solo); /* the two odd-size stacks above are kept too */
+    for (int i = 0; i < BURST; i++)
+        CHECK(weft__stack_get(pool, 0, &burst[i]) == 0);
+    weft__stack_pool_stats(pool, &s);
+    CHECKF(s.chunks == mapped && s.retired == 0, "%zu chunks (%zu before), %zu retired",
+           s.chunks, mapped, s.retired);
+    for (int i = 0; i < BURST; i++)
+        weft__stack_put(pool, &burst[i]);
+    weft__stack_pool_stats(pool, &s);
+    CHECK(s.retired > 0);
+    CHECK(weft__stack_pool_trim(pool) == s.retired);
+    weft__stack_pool_stats(pool, &s);
+    CHECKF(s.retired == 0 && s.chunks <= 256 / 64 + 1, "%zu chunks after the trim", s.chunks);
+    CHECK(weft__stack_pool_trim(pool) == 0); /* nothing left to trim */
+
     weft__coro_release(&cyc_main);
     weft__stack_pool_free(pool);
 }
@@ -473,11 +502,21 @@ static void test_million(void)
         weft__stack_put(pool, &st[i]);
     double t2 = now_sec();
     weft__stack_pool_stats(pool, &s);
+    /* Freeing unmaps nothing: the chunks beyond the warm reserve wait, retired, for a trim. */
+    CHECK(s.in_use == 0);
+    CHECKF(s.chunks - s.retired <= 256 / 64 + 1, "%zu chunks, %zu retired", s.chunks, s.retired);
+    CHECK(s.retired == weft__stack_pool_retired(pool));
+    CHECK(got < 64 * 8 || s.retired > 0);
+    size_t trimmed = weft__stack_pool_trim(pool);
+    double t3 = now_sec();
+    CHECKF(trimmed == s.retired, "%zu trimmed of %zu retired", trimmed, s.retired);
+    weft__stack_pool_stats(pool, &s);
     munmap(st, st_bytes);
     long rss2 = resident_mib();
-    printf("  freed in %.2f s: %zu chunks and %zu free stacks kept, RSS +%ld MiB\n", t2 - t1,
-           s.chunks, s.free, rss2 - rss0);
-    CHECK(s.in_use == 0);
+    printf("  freed in %.2f s, trimmed in %.2f s: %zu chunks and %zu free stacks kept, "
+           "RSS +%ld MiB\n",
+           t2 - t1, t3 - t2, s.chunks, s.free, rss2 - rss0);
+    CHECK(s.retired == 0 && weft__stack_pool_retired(pool) == 0);
     CHECKF(s.chunks <= 256 / 64 + 1, "%zu chunks kept", s.chunks);
     /* The stacks' memory is back (TSan keeps metadata of its own for a while). */
     CHECKF(rss2 - rss0 < 32 || RUNNING_ON_VALGRIND || UNDER_TSAN, "RSS still +%ld MiB",

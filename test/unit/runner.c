@@ -311,8 +311,9 @@ int main(int argc, char **argv) {
     return ran > 0 && skipped == ran ? 77 : 0;
 }
 
-void wt_run_body(weft_task_fn body, void *arg) {
-    weft_loop_t *loop = wt_loop_virtual();
+void wt_run_body(weft_task_fn body, void *arg) { wt_run_body_on(wt_loop_virtual(), body, arg); }
+
+void wt_run_body_on(weft_loop_t *loop, weft_task_fn body, void *arg) {
     void *v = NULL;
     ASSERT_OK(wt_run_task(loop, body, arg, &v));
     ASSERT_EQ_PTR(v, (void *)1);

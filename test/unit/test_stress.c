@@ -1,4 +1,6 @@
 /* Stress: a million concurrent tasks, a hundred thousand random timers, many switches. */
+#include <unistd.h>
+
 #include "wt.h"
 
 /* ---- one million concurrent tasks ----------------------------------------------------------- */
@@ -201,12 +203,44 @@ static int waves(void *arg, void **res) {
     return 0;
 }
 
-TEST(task_waves_reuse_stacks) {
-    weft_loop_t *loop = wt_loop_virtual();
-    void *v = NULL;
-    ASSERT_OK(wt_run_task(loop, waves, NULL, &v));
-    ASSERT_EQ_PTR(v, (void *)1);
-    WT_CLOSE_LOOP(loop);
+TEST(task_waves_reuse_stacks) { wt_run_body(waves, NULL); }
+
+/* A burst of tasks holding their stacks at once: the stacks stay mapped while the burst winds
+ * down, and go back to the system at the loop's first idle moment. */
+static long rss_kib(void) {
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ASSERT_NOT_NULL(f);
+    ASSERT_EQ_INT(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static int burst(void *arg, void **res) {
+    int n = WT_TSAN ? 6000 : 20000; /* ThreadSanitizer: at most 8128 fibers */
+    weft_task_t **t = calloc((size_t)n, sizeof *t);
+    long rss0 = rss_kib(), rss1, rss2;
+    ASSERT_NOT_NULL(t);
+    for (int i = 0; i < n; i++)
+        t[i] = wt_spawn(NULL, tiny, (void *)(intptr_t)i, NULL); /* all suspended at once */
+    ASSERT_OK(weft_gather(t, (size_t)n, NULL));
+    for (int i = 0; i < n; i++)
+        weft_unref(t[i]);
+    free(t);
+    rss1 = rss_kib();
+    ASSERT_OK(weft_sleep(0.005)); /* the loop has nothing to do for 5 ms */
+    rss2 = rss_kib();
+    fprintf(stderr, "burst: %d tasks, RSS +%ld KiB after, +%ld KiB after an idle moment\n", n,
+            rss1 - rss0, rss2 - rss0);
+    ASSERT_GE_INT(rss1 - rss0, (long)n * 3); /* a touched page per stack, still mapped */
+    ASSERT_GE_INT(rss1 - rss2, (long)n * 2); /* most of them gone */
+    *res = (void *)1;
+    return 0;
+}
+
+TEST(burst_stacks_go_back_when_idle) {
+    wt_run_body_on(wt_loop_real(), burst, NULL); /* the loop waits in the poller */
+    wt_run_body(burst, NULL);                    /* the virtual clock jumps */
 }
 
 const wt_test_t wt_tests[] = {
@@ -214,5 +248,6 @@ const wt_test_t wt_tests[] = {
     T(timers_random_100k),
     T(yield_storm),
     T(task_waves_reuse_stacks),
+    T(burst_stacks_go_back_when_idle),
     WT_END,
 };

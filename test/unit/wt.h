@@ -159,6 +159,8 @@ int wt_run_task(weft_loop_t *loop, weft_task_fn fn, void *arg, void **result);
 /* Runs body(arg) as the main task of a fresh virtual-clock loop, asserts it returned the value
  * (void *)1, then closes the loop clean. */
 void wt_run_body(weft_task_fn body, void *arg);
+/* The same on `loop` (wt_loop_real(), say), which it closes. */
+void wt_run_body_on(weft_loop_t *loop, weft_task_fn body, void *arg);
 /* Short forms for tests of one loop: a task of the running loop with an integer argument (the
  * caller owns the reference); await it and release it; yield n times; run fn(arg) as the main
  * task of a fresh virtual-clock loop, which must end clean. */
