@@ -71,14 +71,21 @@ static void gather_child_done(weft__waiter_t *w, weft_future_t *child) {
     weft__unref(child);
 }
 
+/* A gather that never became a future: what gather_new allocated. */
+static int gather_drop(gather_t *g, int rc) {
+    free(g->waiters);
+    free(g->codes);
+    free(g->own_results);
+    free(g);
+    return rc;
+}
+
 static int gather_new(weft_loop_t *loop, weft_future_t *const *fs, size_t n, int flags,
                       void **user_results, weft_future_t **out) {
     gather_t *g;
+    size_t ndone = 0;
     if (!loop || (n && !fs) || !out)
         return WEFT_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!fs[i] || fs[i]->loop != loop)
-            return WEFT_EINVAL;
     if (loop->closed)
         return WEFT_ESHUTDOWN;
     g = calloc(1, sizeof *g);
@@ -92,27 +99,39 @@ static int gather_new(weft_loop_t *loop, weft_future_t *const *fs, size_t n, int
         g->results = user_results;
     else
         g->results = g->own_results = calloc(n ? n : 1, sizeof *g->results);
-    if (!g->waiters || !g->results || (flags & WEFT_GATHER_RETURN_EXCEPTIONS && !g->codes)) {
-        free(g->waiters);
-        free(g->codes);
-        free(g->own_results);
-        free(g);
-        return WEFT_ENOMEM;
+    if (!g->waiters || !g->results || (flags & WEFT_GATHER_RETURN_EXCEPTIONS && !g->codes))
+        return gather_drop(g, WEFT_ENOMEM);
+    /* One pass over the children checks them and watches the pending ones: a million tasks
+     * created just before are mostly out of cache, and each pass over them costs a few ms.
+     * Nothing can complete meanwhile, so a bad child found late is undone without a trace. */
+    for (size_t i = 0; i < n; i++) {
+        gather_waiter_t *gw = &g->waiters[i];
+        weft_future_t *child = fs[i];
+        if (!child || child->loop != loop) {
+            while (i-- > 0)
+                if (g->waiters[i].child) {
+                    weft__waiter_remove(g->waiters[i].child, &g->waiters[i].waiter);
+                    weft__unref(g->waiters[i].child);
+                }
+            return gather_drop(g, WEFT_EINVAL);
+        }
+        gw->waiter.fire = gather_child_done;
+        gw->g = g;
+        gw->child = NULL;
+        if (child->state == WEFT__PENDING) {
+            gw->child = weft__ref(child);
+            weft__waiter_add(child, &gw->waiter);
+        } else {
+            ndone++;
+        }
     }
     weft__future_init(&g->fut, loop, WEFT__GATHER);
     /* Children already done are counted now, in argument order. */
-    for (size_t i = 0; i < n; i++) {
-        gather_waiter_t *gw = &g->waiters[i];
-        gw->waiter.fire = gather_child_done;
-        gw->g = g;
-        if (fs[i]->state == WEFT__PENDING) {
-            gw->child = weft__ref(fs[i]);
-            weft__waiter_add(fs[i], &gw->waiter);
-        } else {
-            gw->child = NULL;
+    for (size_t i = 0; ndone && i < n; i++)
+        if (!g->waiters[i].child) {
             gather_record(g, i, fs[i]);
+            ndone--;
         }
-    }
     if (n == 0)
         weft__future_complete(&g->fut, WEFT__RESULT, 0, g->results, NULL);
     *out = &g->fut;

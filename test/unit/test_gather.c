@@ -317,6 +317,39 @@ TEST(loop_gather_other_loop) {
     WT_CLOSE_LOOP(b);
 }
 
+/* A bad child after good ones, pending and done: the good ones are left as they were, watched
+ * by nothing, their references untouched (the loop closes clean). */
+TEST(loop_gather_bad_child_last) {
+    weft_loop_t *a = wt_loop_virtual(), *b = wt_loop_virtual();
+    weft_future_t *fs[4], *other, *g = NULL;
+    void *v = NULL;
+    ASSERT_OK(weft_loop_create_future(a, &fs[0]));
+    ASSERT_OK(weft_loop_create_future(a, &fs[1]));
+    ASSERT_OK(weft_future_set_result(fs[1], (void *)7));
+    ASSERT_OK(weft_loop_create_future(a, &fs[2]));
+    ASSERT_OK(weft_loop_create_future(b, &other));
+    fs[3] = other;
+    ASSERT_EQ_INT(weft_loop_gather(a, fs, 4, 0, &g), WEFT_EINVAL);
+    ASSERT_NULL(g);
+    fs[3] = NULL;
+    ASSERT_EQ_INT(weft_loop_gather(a, fs, 4, WEFT_GATHER_RETURN_EXCEPTIONS, &g), WEFT_EINVAL);
+    ASSERT_NULL(g);
+    /* Still usable: a gather of the good ones works. */
+    ASSERT_OK(weft_loop_gather(a, fs, 3, 0, &g));
+    ASSERT_OK(weft_future_set_result(fs[0], (void *)5));
+    ASSERT_OK(weft_future_set_result(fs[2], (void *)9));
+    ASSERT_OK(weft_loop_run_until_complete(a, g, &v));
+    ASSERT_EQ_PTR(((void **)v)[0], (void *)5);
+    ASSERT_EQ_PTR(((void **)v)[1], (void *)7);
+    ASSERT_EQ_PTR(((void **)v)[2], (void *)9);
+    weft_unref(g);
+    for (int i = 0; i < 3; i++)
+        weft_unref(fs[i]);
+    weft_unref(other);
+    WT_CLOSE_LOOP(a);
+    WT_CLOSE_LOOP(b);
+}
+
 /* ---- wait ------------------------------------------------------------------------------ */
 
 static int count_done(weft_task_t **t, int n) {
@@ -602,6 +635,7 @@ const wt_test_t wt_tests[] = {
     T(loop_gather_cancel),
     T(loop_gather_zero),
     T(loop_gather_other_loop),
+    T(loop_gather_bad_child_last),
     T(wait_first_completed_and_all),
     T(wait_first_exception),
     T(wait_timeout_no_cancel),
