@@ -29,7 +29,7 @@ struct weft_server {
     listener_t *ls;
     size_t nls;
     char *unix_path;          /* removed on close */
-    weft_stream_t *conns;     /* connections whose handler runs */
+    weft__list_t conns;       /* connections whose handler runs, newest first */
     size_t nconns;
     weft_handle_t *retry;     /* accepting again after EMFILE */
     weft__wlist_t waiters;    /* wait_closed and serve_forever */
@@ -43,13 +43,7 @@ static void accept_ready(weft_server_t *srv, listener_t *l);
 /* ---- connections --------------------------------------------------------------------------- */
 
 static void conn_unlink(weft_server_t *srv, weft_stream_t *s) {
-    if (s->srv_prev)
-        s->srv_prev->srv_next = s->srv_next;
-    else
-        srv->conns = s->srv_next;
-    if (s->srv_next)
-        s->srv_next->srv_prev = s->srv_prev;
-    s->srv_prev = s->srv_next = NULL;
+    weft__list_remove(&s->srv_link);
     s->server = NULL;
     srv->nconns--;
     if (srv->closed && !srv->nconns)
@@ -87,10 +81,7 @@ static void start_conn(weft_server_t *srv, int fd, int family) {
         return;
     }
     s->server = srv;
-    s->srv_next = srv->conns;
-    if (srv->conns)
-        srv->conns->srv_prev = s;
-    srv->conns = s;
+    weft__list_push_front(&srv->conns, &s->srv_link);
     srv->nconns++;
     if (weft_loop_create_task(srv->loop, &t, conn_main, s, &topts) < 0) {
         conn_unlink(srv, s);
@@ -242,8 +233,8 @@ static void server_loop_close(weft__closer_t *c) {
     srv->closed = true;
     close_listeners(srv);
     /* The handlers' tasks are gone (the loop abandoned them): their streams go with us. */
-    while (srv->conns) {
-        weft_stream_t *s = srv->conns;
+    weft_stream_t *s;
+    while ((s = weft__list_first_entry(&srv->conns, weft_stream_t, srv_link))) {
         conn_unlink(srv, s);
         weft_stream_abort(s);
         weft__stream_unref(s);
@@ -272,6 +263,7 @@ static int server_new(weft_server_t **out, weft_stream_handler_fn handler, void 
     if (srv->opts.tls)
         weft__tls_ref(srv->opts.tls);
     weft__wlist_init(&srv->waiters);
+    weft__list_init(&srv->conns);
     weft__closer_add(loop, &srv->closer, server_loop_close);
     *out = srv;
     return 0;
@@ -369,8 +361,12 @@ void weft_server_close(weft_server_t *srv) {
 }
 
 static void close_clients(weft_server_t *srv, bool abort) {
-    for (weft_stream_t *s = srv->conns; s; s = s->srv_next)
+    weft__list_t *l, *next;
+    for (l = srv->conns.next; l != &srv->conns; l = next) {
+        weft_stream_t *s = weft__list_entry(l, weft_stream_t, srv_link);
+        next = l->next;
         abort ? weft_stream_abort(s) : weft_stream_close(s);
+    }
 }
 void weft_server_close_clients(weft_server_t *srv) { close_clients(srv, false); }
 void weft_server_abort_clients(weft_server_t *srv) { close_clients(srv, true); }

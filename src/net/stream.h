@@ -64,7 +64,7 @@ struct weft_stream {
 
     /* A server's connection: its server and siblings. */
     struct weft_server *server;
-    weft_stream_t *srv_prev, *srv_next;
+    weft__list_t srv_link;   /* in its server's conns */
 };
 
 /* A stream over connected socket fd, plain transport. nonblocking: fd is known to be. */
