@@ -56,6 +56,7 @@ stress: deps build
 
 bench: build
 	@if [ -x "$(SHARED_BENCH)/run-peers" ]; then \
+	  ./scripts/deps.sh bench && \
 	  BENCH_EXTRA="weft=$(CURDIR)/build/bench" $(SHARED_BENCH)/run-peers -w $(BENCH_WORKLOADS); \
 	else \
 	  for w in $$(echo $(BENCH_WORKLOADS) | tr , ' '); do \
