@@ -234,6 +234,24 @@ static void cyc_entry(void *arg)
     weft__coro_switch_final(&cyc_co, &cyc_main);
 }
 
+/* Whether reading `addr` kills a child process with SIGSEGV (or SIGBUS): a guard page. */
+static int guard_faults(const char *addr)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL); /* ASan's handler would report and exit instead */
+        signal(SIGBUS, SIG_DFL);
+        volatile char c = *(volatile const char *)addr;
+        (void)c;
+        _exit(0);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return 0;
+    return WIFSIGNALED(status) && (WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS);
+}
+
 static void test_cycles(void)
 {
     weft__stack_pool_t *pool = weft__stack_pool_new(0);
@@ -304,6 +322,9 @@ static void test_cycles(void)
     static weft__stack_t burst[BURST];
     for (int i = 0; i < BURST; i++)
         CHECK(weft__stack_get(pool, 0, &burst[i]) == 0);
+    /* Every slot of a chunk has its guard (they are installed all at once). */
+    for (int i = 0; i < BURST; i += 37)
+        CHECKF(guard_faults(burst[i].lo), "no guard below stack %d of the burst", i);
     weft__stack_pool_stats(pool, &s);
     size_t mapped = s.chunks;
     CHECKF(mapped >= BURST / 64, "%zu chunks", mapped);
