@@ -76,7 +76,7 @@ enum {
 #define WEFT__MIN_STACK ((size_t)16 * 1024)
 
 struct weft__stack_chunk {
-    weft__list_t link;       /* in the pool's avail or solo_free */
+    weft__list_t link;       /* in the pool's avail, retired or solo_free */
     char *base;              /* the mmap */
     size_t map_size;
     size_t slot_size;        /* guard + usable */
