@@ -248,22 +248,45 @@ static void run_batch_debug(weft_loop_t *loop) {
     }
 }
 
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Stack chunks that a burst of tasks left free are unmapped when the loop is about to wait at
  * least a millisecond with nothing to do, or 10 s after they were retired if that never
- * happens: not while the burst winds down (see src/coro/stack.c). */
-static void trim_stacks(weft_loop_t *loop, int64_t timeout_ns) {
-    double now = weft__now(loop);
-    if (timeout_ns < 0 || timeout_ns >= 1000000 || (loop->trim_at > 0 && now >= loop->trim_at)) {
-        weft__stack_pool_trim(loop->stacks);
-        loop->trim_at = 0;
-    } else if (loop->trim_at == 0) {
-        loop->trim_at = now + 10.0;
+ * happens: not while the burst winds down (see src/coro/stack.c). Unmapping a million stacks
+ * takes most of a second, so it goes a few chunks at a time within a budget: half the wait
+ * when something is due (a timer must not fire late for it), 1 ms per poll when the loop is
+ * busy, no limit when nothing is due at all. Returns the nanoseconds it took. */
+static int64_t trim_stacks(weft_loop_t *loop, int64_t timeout_ns) {
+    bool idle = timeout_ns < 0 || timeout_ns >= 1000000;
+    int64_t budget = timeout_ns < 0 ? INT64_MAX : idle ? timeout_ns / 2 : 1000000;
+    int64_t t0, spent;
+    if (!idle) {
+        double now = weft__now(loop);
+        if (loop->trim_at == 0)
+            loop->trim_at = now + 10.0;
+        if (now < loop->trim_at)
+            return 0;
     }
+    t0 = mono_ns();
+    do {
+        weft__stack_pool_trim(loop->stacks, 8);
+        spent = mono_ns() - t0;
+    } while (weft__stack_pool_retired(loop->stacks) && spent < budget);
+    if (!weft__stack_pool_retired(loop->stacks))
+        loop->trim_at = 0;
+    return spent;
 }
 
 static void loop_poll(weft_loop_t *loop, int64_t timeout_ns) {
-    if (weft__unlikely(weft__stack_pool_retired(loop->stacks) != 0))
-        trim_stacks(loop, timeout_ns);
+    if (weft__unlikely(weft__stack_pool_retired(loop->stacks) != 0)) {
+        int64_t spent = trim_stacks(loop, timeout_ns);
+        if (timeout_ns > 0)
+            timeout_ns = spent < timeout_ns ? timeout_ns - spent : 0;
+    }
     weft__poll_wait(&loop->poll, timeout_ns);
 }
 

@@ -34,9 +34,10 @@ int weft__stack_get(weft__stack_pool_t *pool, size_t size, weft__stack_t *out); 
 void weft__stack_put(weft__stack_pool_t *pool, weft__stack_t *stack);
 size_t weft__stack_pool_in_use(const weft__stack_pool_t *pool);  /* stacks handed out */
 /* Chunks whose stacks are all free beyond the pool's warm reserve, kept mapped (and handed out
- * again first) until weft__stack_pool_trim() unmaps them and returns how many there were. */
+ * again first) until weft__stack_pool_trim() unmaps them, `max` at most, and returns how many
+ * it did (about 40 us each: SIZE_MAX only where nothing waits). */
 size_t weft__stack_pool_retired(const weft__stack_pool_t *pool);
-size_t weft__stack_pool_trim(weft__stack_pool_t *pool);
+size_t weft__stack_pool_trim(weft__stack_pool_t *pool, size_t max);
 
 typedef struct weft__stack_pool_stats {
     size_t in_use;      /* stacks handed out */

@@ -305,7 +305,7 @@ void weft__stack_pool_free(weft__stack_pool_t *pool)
     assert(pool->in_use == 0 && "every stack must be back before the pool is freed");
     /* With every stack back, every chunk has a free slot, so these lists hold them all. */
     struct weft__stack_chunk *c;
-    weft__stack_pool_trim(pool);
+    weft__stack_pool_trim(pool, SIZE_MAX);
     while ((c = weft__list_first_entry(&pool->avail, struct weft__stack_chunk, link))) {
         weft__list_remove(&c->link);
         weft__chunk_unmap(c);
@@ -431,16 +431,18 @@ size_t weft__stack_pool_retired(const weft__stack_pool_t *pool)
     return pool->nretired;
 }
 
-size_t weft__stack_pool_trim(weft__stack_pool_t *pool)
+size_t weft__stack_pool_trim(weft__stack_pool_t *pool, size_t max)
 {
-    size_t n = pool->nretired;
+    size_t n = 0;
     struct weft__stack_chunk *c;
-    while ((c = weft__list_first_entry(&pool->retired, struct weft__stack_chunk, link))) {
+    /* The least recently retired first: the others are the likelier to be warm. */
+    while (n < max && (c = weft__list_last_entry(&pool->retired, struct weft__stack_chunk, link))) {
         weft__list_remove(&c->link);
         weft__chunk_unmap(c);
+        n++;
     }
     pool->nchunks -= n;
-    pool->nretired = 0;
+    pool->nretired -= n;
     return n;
 }
 
